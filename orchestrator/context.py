@@ -1,0 +1,192 @@
+"""The ``Context`` handed to every workload, and its in-process implementation.
+
+Kept free of ``ray`` and ``mlflow`` so workloads and tests can use it directly; the Ray Tune
+implementation lives in ``orchestrator.ray_context``.
+"""
+from __future__ import annotations
+
+import abc
+import math
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+SCALES = ("smoke", "mini", "paper")
+
+
+def default_data_root() -> Path:
+    """Where paper-scale data sets live: ``$ORCHESTRATOR_DATA`` or ``./data``."""
+    return Path(os.environ.get("ORCHESTRATOR_DATA", "data")).expanduser().resolve()
+
+
+def default_cache_dir() -> Path:
+    """Where derived data (digits-c, cached source models) go: ``$ORCHESTRATOR_CACHE`` or ``~/.cache/cv-orchestrator``."""
+    return Path(os.environ.get("ORCHESTRATOR_CACHE", Path.home() / ".cache" / "cv-orchestrator")).expanduser()
+
+
+def pick_device(requested: str = "auto") -> torch.device:
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def seed_everything(seed: int, deterministic: bool = True) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+    torch.backends.cudnn.deterministic = deterministic
+    torch.backends.cudnn.benchmark = not deterministic
+
+
+def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().item()
+        if isinstance(value, (np.generic,)):
+            value = value.item()
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise TypeError(f"metric {key!r} must be a number, got {type(value).__name__}")
+        out[key] = float(value)
+    return out
+
+
+class Context(abc.ABC):
+    """What a workload may use. Subclasses decide where reports, artifacts and checkpoints go.
+
+    Attributes:
+        device: torch device to run on (``cuda`` when a GPU was assigned, else ``cpu``).
+        seed: the trial's seed, already applied to python/numpy/torch.
+        scale: ``smoke`` | ``mini`` | ``paper``.
+        data_root: folder holding paper-scale data sets.
+        cache_dir: folder for derived, re-creatable data (digits-c, cached source models).
+        work_dir: a scratch folder private to this trial.
+    """
+
+    def __init__(self, *, seed: int = 0, scale: str = "smoke", device: str = "auto",
+                 data_root: Path | str | None = None, cache_dir: Path | str | None = None,
+                 work_dir: Path | str | None = None, deterministic: bool = True):
+        if scale not in SCALES:
+            raise ValueError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
+        self.seed = int(seed)
+        self.scale = scale
+        self.device = pick_device(device)
+        self.data_root = Path(data_root) if data_root is not None else default_data_root()
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        self.work_dir = Path(work_dir) if work_dir is not None else Path.cwd()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        seed_everything(self.seed, deterministic)
+
+    # -- to override -------------------------------------------------------------------------
+    @abc.abstractmethod
+    def _emit_report(self, step: int, metrics: dict[str, float]) -> None:
+        """Deliver the event to where this context records things."""
+
+    @abc.abstractmethod
+    def _emit_summary(self, metrics: dict[str, float]) -> None:
+        """Deliver the event to where this context records things."""
+
+    @abc.abstractmethod
+    def _emit_artifact(self, path: Path, name: str) -> None:
+        """Deliver the event to where this context records things."""
+
+    # -- the workload API --------------------------------------------------------------------
+    def report(self, step: int, **metrics: Any) -> None:
+        """Stream metrics for ``step`` (MLflow metric history; Ray Tune's intermediate results)."""
+        values = _check_metrics(metrics)
+        self._emit_report(int(step), values)
+
+    def summary(self, **metrics: Any) -> None:
+        """Final numbers that the paper tables read. May be called several times; later keys win."""
+        values = _check_metrics(metrics)
+        bad = [k for k, v in values.items() if math.isnan(v)]
+        if bad:
+            raise ValueError(f"summary metrics {bad} are NaN; a table must never show a NaN as a result")
+        self._emit_summary(values)
+
+    def artifact(self, path: str | Path, name: str | None = None) -> None:
+        """Attach a file (plot, patch, codebook, checkpoint) to the trial's record."""
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"artifact {p} does not exist")
+        self._emit_artifact(p, name or p.name)
+
+    def checkpoint(self, state: dict[str, Any]) -> None:
+        """Save resumable state (anything ``torch.save`` accepts); ``restore`` returns the latest one."""
+        path = self.work_dir / "checkpoint.pt"
+        tmp = path.with_suffix(".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+        self._on_checkpoint(path)
+
+    def _on_checkpoint(self, path: Path) -> None:
+        pass
+
+    def restore(self) -> dict[str, Any] | None:
+        """The state of the latest ``checkpoint`` of this trial, or ``None`` on a fresh start."""
+        path = self._restore_path()
+        if path is None or not path.exists():
+            return None
+        try:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:  # a half-written or foreign file must not kill the trial silently
+            raise RuntimeError(
+                f"checkpoint {path} is corrupt or unreadable ({exc}). Delete it to restart this trial "
+                f"from scratch; its recorded metrics are kept."
+            ) from exc
+
+    def _restore_path(self) -> Path | None:
+        return self.work_dir / "checkpoint.pt"
+
+    def progress(self, done: int, total: int, desc: str = "") -> None:
+        """Progress hook; cheap to call often."""
+        self._on_progress(done, total, desc)
+
+    def _on_progress(self, done: int, total: int, desc: str) -> None:
+        pass
+
+
+class LocalContext(Context):
+    """In-process context for tests and ``orchestrator run --local``: keeps everything in memory
+    and under ``work_dir``; an optional ``sink(kind, payload)`` receives each event (used to log to
+    MLflow from the local runner)."""
+
+    def __init__(self, *, sink: Callable[[str, Any], None] | None = None, **kwargs: Any):
+        self.sink = sink
+        self.reports: list[tuple[int, dict[str, float]]] = []
+        self.summaries: dict[str, float] = {}
+        self.artifacts: dict[str, Path] = {}
+        self.progress_log: list[tuple[int, int, str]] = []
+        super().__init__(**kwargs)
+    def _emit_report(self, step: int, metrics: dict[str, float]) -> None:
+        self.reports.append((step, metrics))
+        if self.sink:
+            self.sink("report", (step, metrics))
+
+    def _emit_summary(self, metrics: dict[str, float]) -> None:
+        self.summaries.update(metrics)
+        if self.sink:
+            self.sink("summary", metrics)
+
+    def _emit_artifact(self, path: Path, name: str) -> None:
+        dest = self.work_dir / "artifacts" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path.resolve() != dest.resolve():
+            shutil.copy2(path, dest)
+        self.artifacts[name] = dest
+        if self.sink:
+            self.sink("artifact", dest)
+
+    def _on_progress(self, done: int, total: int, desc: str) -> None:
+        self.progress_log.append((done, total, desc))
+
+    def metric_history(self, key: str) -> list[tuple[int, float]]:
+        return [(s, m[key]) for s, m in self.reports if key in m]
