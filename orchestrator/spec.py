@@ -36,14 +36,14 @@ class Distribution(_Strict):
 
     uniform: tuple[float, float] | None = None
     loguniform: tuple[float, float] | None = None
-    int: tuple[int, int] | None = Field(default=None, alias="int")
+    integer: tuple[int, int] | None = Field(default=None, alias="int")
     choice: list[Any] | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
     def _one(self) -> "Distribution":
-        given = [k for k in ("uniform", "loguniform", "int", "choice") if getattr(self, k) is not None]
+        given = [k for k in ("uniform", "loguniform", "integer", "choice") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of uniform: [lo, hi], loguniform: [lo, hi], int: [lo, hi], choice: [...]")
         kind = given[0]
@@ -60,7 +60,7 @@ class Distribution(_Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("uniform", "loguniform", "int", "choice") if getattr(self, k) is not None)
+        return next(k for k in ("uniform", "loguniform", "integer", "choice") if getattr(self, k) is not None)
 
 
 class Search(_Strict):

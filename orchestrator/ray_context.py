@@ -1,0 +1,132 @@
+"""The Ray Tune side of a trial: the trainable and the ``Context`` it hands to the workload.
+
+Every event is sent to the driver as a Tune result carrying a ``_kind`` marker; the driver's
+``MlflowCallback`` turns them into MLflow records (one writer, no database contention).
+"""
+from __future__ import annotations
+
+import importlib
+import shutil
+import tempfile
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from orchestrator.context import Context
+from orchestrator.registry import build_config, config_to_dict, get_workload
+from orchestrator.spec import Trial
+
+KIND = "_kind"
+STEP = "_step"
+ARTIFACTS = "_artifacts"
+TRACEBACK = "_traceback"
+KEYS = "_keys"  # the workload's own metric names in this event (Ray adds bookkeeping keys of its own)
+
+
+@dataclass
+class TrialPlan:
+    """What every trial of a launch shares; travels to the workers with ``tune.with_parameters``."""
+
+    workload: str
+    workload_module: str
+    scale: str
+    base_params: dict[str, Any]
+    searched: list[str] = field(default_factory=list)
+    data_root: str | None = None
+    cache_dir: str | None = None
+
+    def resolve(self, config: dict[str, Any]) -> Trial:
+        """Turn a Tune config (a grid point ``{"trial": {...}}`` or Optuna's flat sample) into a Trial."""
+        if "trial" in config:
+            point = dict(config["trial"])
+            seed = int(point.pop("seed"))
+            return Trial(point, seed)
+        params = dict(self.base_params)
+        for key in self.searched:
+            params[key] = config[key]
+        for key, value in config.items():
+            if key.startswith("grid."):
+                params[key[5:]] = value
+        seed = int(config.get("seed", 0))
+        cfg = build_config(get_workload(self.workload), params, where="search sample")
+        return Trial(config_to_dict(cfg), seed)
+
+
+class RayContext(Context):
+    def __init__(self, plan: TrialPlan, seed: int, trial_dir: Path, device: str):
+        from ray import tune
+
+        self._tune = tune
+        self._last: dict[str, float] = {}
+        self._summary: dict[str, float] = {}
+        self._pending: list[str] = []
+        self._step = 0
+        super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
+                         cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
+        ckpt = tune.get_checkpoint()
+        self._restored_dir: Path | None = None
+        if ckpt is not None:
+            tmp = Path(tempfile.mkdtemp(prefix="restore-", dir=self.work_dir))
+            self._restored_dir = Path(ckpt.to_directory(str(tmp)))
+
+    def _send(self, kind: str, metrics: dict[str, Any], checkpoint: Any = None) -> None:
+        # The latest streamed values ride along so schedulers and searchers always see their metric.
+        payload: dict[str, Any] = {**self._last, **metrics, KIND: kind, STEP: self._step,
+                                   KEYS: "\n".join(k for k in metrics if not k.startswith("_"))}
+        if self._pending:
+            payload[ARTIFACTS] = "\n".join(self._pending)
+            self._pending = []
+        self._tune.report(payload, checkpoint=checkpoint)
+
+    def _emit_report(self, step: int, metrics: dict[str, float]) -> None:
+        self._step = step
+        self._last.update(metrics)
+        self._send("report", metrics)
+
+    def _emit_summary(self, metrics: dict[str, float]) -> None:
+        self._summary.update(metrics)
+
+    def _emit_artifact(self, path: Path, name: str) -> None:
+        dest = self.work_dir.parent / "artifacts" / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if path.resolve() != dest.resolve():
+            shutil.copy2(path, dest)
+        self._pending.append(str(dest))
+
+    def _on_checkpoint(self, path: Path) -> None:
+        from ray.tune import Checkpoint
+
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy2(path, Path(tmp) / path.name)
+            self._send("checkpoint", {}, checkpoint=Checkpoint.from_directory(tmp))
+
+    def _restore_path(self) -> Path | None:
+        if self._restored_dir is None:
+            return None
+        return self._restored_dir / "checkpoint.pt"
+
+    def finish(self) -> None:
+        self._send("final", dict(self._summary))
+
+
+def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
+    """The Ray Tune function trainable."""
+    import ray
+    from ray import tune
+
+    if plan.workload_module and not plan.workload_module.startswith("workloads."):
+        importlib.import_module(plan.workload_module)
+    trial = plan.resolve(config)
+    wl = get_workload(plan.workload)
+    cfg = build_config(wl, trial.params, where="trial")
+    device = "cuda" if ray.get_gpu_ids() else "cpu"
+    trial_dir = Path(tune.get_context().get_trial_dir())
+    ctx = RayContext(plan, trial.seed, trial_dir, device)
+    try:
+        wl.fn(cfg, ctx)
+    except Exception:
+        # The driver logs this as the run's traceback artifact before Tune retries or fails the trial.
+        ctx._send("error", {TRACEBACK: traceback.format_exc()})
+        raise
+    ctx.finish()

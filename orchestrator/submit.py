@@ -1,0 +1,75 @@
+"""``orchestrator submit``: run a sweep as a Ray job on a cluster (Ray Jobs API).
+
+The equivalent plain command (see README):
+    ray job submit --address http://HEAD:8265 --working-dir . \\
+        --runtime-env-json '{"excludes": [".venv", "data", "results/out", "ray_results", "mlartifacts", "mlruns.db", ".git"]}' \\
+        -- python -m orchestrator run SWEEP --scale S
+"""
+from __future__ import annotations
+
+import shlex
+import time
+from pathlib import Path
+
+from orchestrator.spec import Sweep, SweepError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EXCLUDES = [".venv", "data", "results/out", "ray_results", "mlartifacts", "mlruns.db", ".git", ".cache",
+            ".devcarry", ".whl", "**/__pycache__", ".pytest_cache"]
+
+
+def build_entrypoint(sweep: Sweep, scale: str, sets: list[str], tracking_uri: str | None,
+                     extra_args: list[str] | None = None) -> str:
+    try:
+        rel = sweep.path.resolve().relative_to(REPO_ROOT)
+    except ValueError:
+        raise SweepError(
+            f"{sweep.path} lies outside the project ({REPO_ROOT}), so it would not travel with the job's "
+            f"working_dir. Copy it under sweeps/ and submit that path."
+        ) from None
+    parts = ["python", "-m", "orchestrator", "run", str(rel), "--scale", scale]
+    for item in sets:
+        parts += ["--set", item]
+    if tracking_uri:
+        parts += ["--tracking-uri", tracking_uri]
+    parts += list(extra_args or [])
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: bool = False,
+           tracking_uri: str | None = None, extra_args: list[str] | None = None, env_vars: dict[str, str] | None = None,
+           timeout_s: float | None = None) -> str:
+    from ray.job_submission import JobStatus, JobSubmissionClient
+
+    try:
+        client = JobSubmissionClient(address)
+    except Exception as exc:  # connection refused, wrong port, not a dashboard
+        raise SweepError(
+            f"cannot reach the Ray dashboard at {address} ({exc}). Start the head with `ray start --head "
+            f"--dashboard-host 0.0.0.0` and pass its dashboard address, e.g. http://HEAD:8265."
+        ) from None
+    entrypoint = build_entrypoint(sweep, scale, sets, tracking_uri, extra_args)
+    runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES}
+    if env_vars:
+        runtime_env["env_vars"] = dict(env_vars)
+    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
+                               metadata={"sweep": sweep.name, "scale": scale})
+    print(f"submitted job {job_id}: {entrypoint}")
+    if follow:
+        start = time.time()
+        seen = 0
+        while True:
+            logs = client.get_job_logs(job_id)
+            print(logs[seen:], end="", flush=True)
+            seen = len(logs)
+            status = client.get_job_status(job_id)
+            if status in {JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.STOPPED}:
+                print(f"\njob {job_id} {status.value}")
+                if status != JobStatus.SUCCEEDED:
+                    raise SweepError(f"Ray job {job_id} ended {status.value}; its log is above "
+                                     f"(also `ray job logs {job_id} --address {address}`).")
+                break
+            if timeout_s and time.time() - start > timeout_s:
+                raise SweepError(f"Ray job {job_id} still running after {timeout_s:.0f}s")
+            time.sleep(2)
+    return job_id

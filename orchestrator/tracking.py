@@ -1,0 +1,165 @@
+"""MLflow record of sweeps: one experiment per sweep, a parent run per launch, a child run per trial.
+
+All writes go through ``Recorder`` from one process (the Ray driver, or the local runner), so the
+default SQLite store never sees concurrent writers.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROLE_TAG = "orchestrator.role"
+PARENT_TAG = "mlflow.parentRunId"
+DEFAULT_DB = "mlruns.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+
+
+def resolve_tracking_uri(cli_value: str | None = None) -> str:
+    """``--tracking-uri`` > ``MLFLOW_TRACKING_URI`` > ``sqlite:///<cwd>/mlruns.db`` (no server needed)."""
+    if cli_value:
+        return cli_value
+    env = os.environ.get("MLFLOW_TRACKING_URI")
+    if env:
+        return env
+    return f"sqlite:///{Path.cwd() / DEFAULT_DB}"
+
+
+def _artifact_root(uri: str) -> str | None:
+    # Local SQLite stores keep artifacts in a folder beside the database file.
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent / DEFAULT_ARTIFACTS).resolve().as_uri()
+    return None
+
+
+def git_commit() -> str:
+    try:
+        root = Path(__file__).resolve().parent.parent
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class Recorder:
+    """Writes the MLflow record of one sweep launch."""
+
+    def __init__(self, tracking_uri: str, experiment_name: str):
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.uri = tracking_uri
+        mlflow.set_tracking_uri(tracking_uri)
+        self.client = MlflowClient(tracking_uri)
+        exp = self.client.get_experiment_by_name(experiment_name)
+        if exp is None:
+            root = _artifact_root(tracking_uri)
+            root = f"{root}/{experiment_name}" if root else None
+            self.experiment_id = self.client.create_experiment(experiment_name, artifact_location=root)
+        else:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            self.experiment_id = exp.experiment_id
+        self.experiment_name = experiment_name
+        self.commit = git_commit()
+        self.host = platform.node()
+
+    # -- parent ------------------------------------------------------------------------------
+    def start_parent(self, sweep: Any, run_name: str, n_trials: int) -> str:
+        tags = {ROLE_TAG: "parent", "workload": sweep.workload, "sweep": sweep.rel_path, "scale": sweep.scale,
+                "reproduces": sweep.reproduces or "", "git_commit": self.commit, "host": self.host}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        rid = run.info.run_id
+        self.client.log_param(rid, "n_trials", n_trials)
+        for key, value in sweep.params.items():
+            self.client.log_param(rid, f"base.{key}", _param_str(value))
+        for key, values in sweep.grid.items():
+            self.client.log_param(rid, f"grid.{key}", _param_str(values))
+        self.client.log_param(rid, "seeds", _param_str(sweep.seeds))
+        return rid
+
+    def reopen_parent(self, run_id: str) -> None:
+        self.client.update_run(run_id, status="RUNNING")
+
+    def end_parent(self, run_id: str, n_failed: int) -> None:
+        self.client.set_tag(run_id, "n_failed", str(n_failed))
+        self.client.set_terminated(run_id, "FAILED" if n_failed else "FINISHED")
+
+    # -- trials ------------------------------------------------------------------------------
+    def find_trial_run(self, parent_id: str, trial_key: str) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=f"tags.trial_id = '{trial_key}' and tags.`{PARENT_TAG}` = '{parent_id}'",
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def start_trial(self, parent_id: str, trial_key: str, sweep: Any, params: dict[str, Any], seed: int,
+                    config_hash: str, run_name: str) -> str:
+        """Create the child run, or reopen the one of an interrupted launch (never duplicates)."""
+        existing = self.find_trial_run(parent_id, trial_key)
+        if existing:
+            self.client.update_run(existing, status="RUNNING")
+            return existing
+        tags = {ROLE_TAG: "trial", PARENT_TAG: parent_id, "trial_id": trial_key, "workload": sweep.workload,
+                "sweep": sweep.rel_path, "scale": sweep.scale, "reproduces": sweep.reproduces or "",
+                "seed": str(seed), "config_hash": config_hash, "git_commit": self.commit, "host": self.host}
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+        rid = run.info.run_id
+        from mlflow.entities import Param
+
+        items = [Param(k, _param_str(v)) for k, v in {**params, "seed": seed}.items()]
+        for i in range(0, len(items), 100):
+            self.client.log_batch(rid, params=items[i:i + 100])
+        return rid
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+        import time
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        for i in range(0, len(batch), 500):
+            self.client.log_batch(run_id, metrics=batch[i:i + 500])
+
+    def log_artifact(self, run_id: str, path: str | Path, subdir: str | None = None) -> None:
+        self.client.log_artifact(run_id, str(path), artifact_path=subdir)
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / name
+            p.write_text(text)
+            self.client.log_artifact(run_id, str(p))
+
+    def end_trial(self, run_id: str, status: str, traceback_text: str | None = None) -> None:
+        if traceback_text:
+            self.log_text(run_id, traceback_text, "traceback.txt")
+            self.client.set_tag(run_id, "error", traceback_text.strip().splitlines()[-1][:500])
+        self.client.set_terminated(run_id, status)
+
+    def run_status(self, run_id: str) -> str:
+        return self.client.get_run(run_id).info.status
+
+    def finished_hashes(self, scale: str) -> set[str]:
+        """``config_hash`` of every trial already FINISHED at ``scale`` in this experiment."""
+        hashes: set[str] = set()
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.scale = '{scale}' and attributes.status = 'FINISHED'",
+                max_results=1000, page_token=token,
+            )
+            hashes.update(r.data.tags.get("config_hash", "") for r in page)
+            token = page.token
+            if not token:
+                return hashes
+
+
+def _param_str(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= 6000 else text[:5997] + "..."
