@@ -111,7 +111,11 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
                     recorder.log_artifact(rid, path)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
-            recorder.end_trial(self._run_for(trial), "FINISHED")
+            rid = self._run_for(trial)
+            if self.last.get(trial.trial_id, {}).get(KIND) != "final":
+                # Stopped by the scheduler (ASHA) before the workload wrote its summary.
+                recorder.client.set_tag(rid, "stopped_early", "true")
+            recorder.end_trial(rid, "FINISHED")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             tb = self.tracebacks.get(trial.trial_id) or _read_error(trial)
@@ -301,7 +305,14 @@ def _tune_config(sweep: Sweep, n_total: int):
         from ray.tune.search import ConcurrencyLimiter
         from ray.tune.search.optuna import OptunaSearch
 
-        algo = OptunaSearch(metric=sweep.search.metric, mode=sweep.search.mode, seed=sweep.seeds[0])
+        class SummaryOptunaSearch(OptunaSearch):
+            """Searched metrics are often summary metrics that only the final result carries."""
+
+            def on_trial_result(self, trial_id, result):
+                if self.metric in result:
+                    super().on_trial_result(trial_id, result)
+
+        algo = SummaryOptunaSearch(metric=sweep.search.metric, mode=sweep.search.mode, seed=sweep.seeds[0])
         limit = sweep.search.max_concurrent or sweep.max_concurrent
         if limit:
             algo = ConcurrencyLimiter(algo, max_concurrent=limit)

@@ -62,6 +62,7 @@ class RayContext(Context):
         self._summary: dict[str, float] = {}
         self._pending: list[str] = []
         self._step = 0
+        self._pending_checkpoint: Path | None = None
         super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
                          cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
         ckpt = tune.get_checkpoint()
@@ -70,14 +71,22 @@ class RayContext(Context):
             tmp = Path(tempfile.mkdtemp(prefix="restore-", dir=self.work_dir))
             self._restored_dir = Path(ckpt.to_directory(str(tmp)))
 
-    def _send(self, kind: str, metrics: dict[str, Any], checkpoint: Any = None) -> None:
+    def _send(self, kind: str, metrics: dict[str, Any]) -> None:
         # The latest streamed values ride along so schedulers and searchers always see their metric.
         payload: dict[str, Any] = {**self._last, **metrics, KIND: kind, STEP: self._step,
                                    KEYS: "\n".join(k for k in metrics if not k.startswith("_"))}
         if self._pending:
             payload[ARTIFACTS] = "\n".join(self._pending)
             self._pending = []
-        self._tune.report(payload, checkpoint=checkpoint)
+        if self._pending_checkpoint is None:
+            self._tune.report(payload)
+            return
+        from ray.tune import Checkpoint
+
+        with tempfile.TemporaryDirectory() as tmp:
+            shutil.copy2(self._pending_checkpoint, Path(tmp) / self._pending_checkpoint.name)
+            self._pending_checkpoint = None
+            self._tune.report(payload, checkpoint=Checkpoint.from_directory(tmp))
 
     def _emit_report(self, step: int, metrics: dict[str, float]) -> None:
         self._step = step
@@ -95,11 +104,9 @@ class RayContext(Context):
         self._pending.append(str(dest))
 
     def _on_checkpoint(self, path: Path) -> None:
-        from ray.tune import Checkpoint
-
-        with tempfile.TemporaryDirectory() as tmp:
-            shutil.copy2(path, Path(tmp) / path.name)
-            self._send("checkpoint", {}, checkpoint=Checkpoint.from_directory(tmp))
+        # Travels with the next report (or the final result), so checkpoints never count as Tune
+        # iterations of their own (ASHA's time axis stays the workload's steps).
+        self._pending_checkpoint = path
 
     def _restore_path(self) -> Path | None:
         if self._restored_dir is None:
