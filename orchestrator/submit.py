@@ -7,6 +7,7 @@ The equivalent plain command (see README):
 """
 from __future__ import annotations
 
+import os
 import shlex
 import time
 from pathlib import Path
@@ -16,6 +17,24 @@ from orchestrator.spec import Sweep, SweepError
 REPO_ROOT = Path(__file__).resolve().parent.parent
 EXCLUDES = [".venv", "data", "results/out", "ray_results", "mlartifacts", "mlruns.db", ".git", ".cache",
             ".devcarry", ".whl", "**/__pycache__", ".pytest_cache"]
+
+
+def _submit_env() -> dict[str, str]:
+    """``ORCHESTRATOR_SUBMIT_ENV="K=V,K2=V2"``: environment variables for the job (plugins, data paths)."""
+    raw = os.environ.get("ORCHESTRATOR_SUBMIT_ENV", "")
+    pairs = [item.split("=", 1) for item in raw.split(",") if "=" in item]
+    return {k.strip(): v for k, v in pairs}
+
+
+def _auth_headers() -> dict[str, str]:
+    """Recent Ray heads enable token auth when a token exists; send ours (env or ~/.ray) if we have one."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
+        return {}
+    token = os.environ.get("RAY_AUTH_TOKEN")
+    token_file = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", Path.home() / ".ray" / "auth_token"))
+    if not token and token_file.is_file():
+        token = token_file.read_text().strip()
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def build_entrypoint(sweep: Sweep, scale: str, sets: list[str], tracking_uri: str | None,
@@ -42,16 +61,24 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     try:
-        client = JobSubmissionClient(address)
-    except Exception as exc:  # connection refused, wrong port, not a dashboard
+        client = JobSubmissionClient(address, headers=_auth_headers())
+    except Exception as exc:  # connection refused, wrong port, not a dashboard, missing auth token
+        if "uthentication" in str(exc):
+            raise SweepError(
+                f"the Ray dashboard at {address} requires token authentication and no valid token was found "
+                f"({str(exc).splitlines()[0]}). Copy the cluster's token to ~/.ray/auth_token or set "
+                f"RAY_AUTH_TOKEN, with RAY_AUTH_MODE=token."
+            ) from None
         raise SweepError(
             f"cannot reach the Ray dashboard at {address} ({exc}). Start the head with `ray start --head "
             f"--dashboard-host 0.0.0.0` and pass its dashboard address, e.g. http://HEAD:8265."
         ) from None
     entrypoint = build_entrypoint(sweep, scale, sets, tracking_uri, extra_args)
     runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES}
-    if env_vars:
-        runtime_env["env_vars"] = dict(env_vars)
+    env = _submit_env()
+    env.update(env_vars or {})
+    if env:
+        runtime_env["env_vars"] = env
     job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
                                metadata={"sweep": sweep.name, "scale": scale})
     print(f"submitted job {job_id}: {entrypoint}")
