@@ -1,0 +1,1 @@
+"""Shared data, models, training loops and measurements for every workload (pure PyTorch; no ray/mlflow)."""
