@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
+from orchestrator.registry import ConfigError
+
 PUBLISHED_DIR = Path(__file__).parent / "published"
 OUT_DIR = Path(__file__).parent / "out"
 
@@ -57,6 +59,10 @@ class TableSpec:
             raise ValueError(f"table {self.id} names no sweep")
 
 
+class UnknownTableError(ConfigError):
+    """A table id that no ``results/tables/*.py`` defines."""
+
+
 _TABLES: dict[str, TableSpec] = {}
 
 
@@ -76,7 +82,7 @@ def all_tables() -> dict[str, TableSpec]:
 def get_table(table_id: str) -> TableSpec:
     tables = all_tables()
     if table_id not in tables:
-        raise KeyError(
+        raise UnknownTableError(
             f"unknown table {table_id!r}. Known: {', '.join(tables) or 'none'}. "
             f"Run `orchestrator list` to see every table with its status."
         )

@@ -1,0 +1,52 @@
+"""The ``tables`` and ``reproduce`` sub-commands and the table listing of ``orchestrator list``."""
+from __future__ import annotations
+
+import argparse
+
+SCALES = ("smoke", "mini", "paper")
+
+
+def cmd_tables(args: argparse.Namespace) -> int:
+    from results.reproduce import render_tables, select_tables
+    from results.report import write_report
+
+    specs = select_tables(args.ids or ["all"])
+    rendered = render_tables(specs, args.scale, args.tracking_uri, fmt=args.format)
+    if not args.ids or args.ids == ["all"]:
+        print(f"report: {write_report(rendered, args.scale)}")
+    return 0
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    from results.reproduce import reproduce
+
+    launches, _ = reproduce([args.target], args.scale, args.tracking_uri)
+    return 1 if any(r.n_failed for r in launches) else 0
+
+
+def add_commands(sub) -> None:
+    sp = sub.add_parser("tables", help="render paper tables from MLflow (stdout and results/out/)")
+    sp.add_argument("ids", nargs="*", help="table ids (default: all)")
+    sp.add_argument("--scale", choices=SCALES, default="mini")
+    sp.add_argument("--format", choices=("md", "csv", "latex"), default="md")
+    sp.add_argument("--tracking-uri", default=None)
+    sp.set_defaults(fn=cmd_tables)
+
+    sp = sub.add_parser("reproduce", help="run what a table needs (skipping finished trials), then render")
+    sp.add_argument("target", help="a table id, 'all' or 'quickstart'")
+    sp.add_argument("--scale", choices=SCALES, default="mini")
+    sp.add_argument("--tracking-uri", default=None)
+    sp.set_defaults(fn=cmd_reproduce)
+
+
+def list_tables(scale: str | None = None, tracking_uri: str | None = None):
+    from rich.table import Table
+
+    from results.status import status_rows
+
+    table = Table(title="Tables")
+    for col in ("table", "paper", "quickstart", "status"):
+        table.add_column(col)
+    for row in status_rows(tracking_uri):
+        table.add_row(*row)
+    return table

@@ -1,0 +1,60 @@
+"""``orchestrator reproduce``: run the sweeps a table needs (finished trials skipped), then render."""
+from __future__ import annotations
+
+import time
+
+from results.render import Rendered, attach_figure, render, to_text
+from results.report import write_report
+from results.spec import OUT_DIR, TableSpec, all_tables, get_table
+
+
+def select_tables(ids: list[str]) -> list[TableSpec]:
+    tables = all_tables()
+    if ids in (["all"], []):
+        return list(tables.values())
+    if ids == ["quickstart"]:
+        return [t for t in tables.values() if t.quickstart]
+    return [get_table(i) for i in ids]
+
+
+def run_table_sweeps(specs: list[TableSpec], scale: str, tracking_uri: str | None = None, **launch_kw) -> list:
+    from orchestrator.launch import run_sweep
+    from orchestrator.spec import SWEEPS_DIR, load_sweep
+
+    seen, results = set(), []
+    for spec in specs:
+        for rel in spec.sweeps:
+            if rel in seen:
+                continue
+            seen.add(rel)
+            sweep = load_sweep(SWEEPS_DIR / rel, scale)
+            t0 = time.time()
+            res = run_sweep(sweep, tracking_uri=tracking_uri, skip_finished=True, **launch_kw)
+            print(f"{rel}: {res.n_trials} trial(s) run, {res.n_skipped} already finished, {res.n_failed} failed "
+                  f"({time.time() - t0:.0f}s)")
+            results.append(res)
+    return results
+
+
+def render_tables(specs: list[TableSpec], scale: str, tracking_uri: str | None = None, fmt: str = "md",
+                  write: bool = True) -> list[Rendered]:
+    rendered = []
+    for spec in specs:
+        r = render(spec, scale, tracking_uri)
+        rendered.append(r)
+        text = to_text(r, fmt)
+        print(text)
+        if write:
+            OUT_DIR.mkdir(parents=True, exist_ok=True)
+            (OUT_DIR / f"{spec.id}-{scale}.{ {'md': 'md', 'csv': 'csv', 'latex': 'tex'}[fmt] }").write_text(text)
+            attach_figure(r, tracking_uri)
+    return rendered
+
+
+def reproduce(ids: list[str], scale: str, tracking_uri: str | None = None, **launch_kw) -> tuple[list, list[Rendered]]:
+    specs = select_tables(ids)
+    launches = run_table_sweeps(specs, scale, tracking_uri, **launch_kw)
+    rendered = render_tables(specs, scale, tracking_uri)
+    path = write_report(rendered, scale)
+    print(f"report: {path}")
+    return launches, rendered

@@ -1,0 +1,119 @@
+"""Rendering from a temporary MLflow store filled with fabricated runs (tests only)."""
+from __future__ import annotations
+
+import textwrap
+
+import mlflow
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+import results.render as render_mod
+from results.render import MISSING, aggregate, render, to_text
+from results.spec import TableSpec
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    mlflow.set_tracking_uri(uri)
+    sweep = tmp_path / "fab.yaml"
+    sweep.write_text("name: fab-sweep\nworkload: toy\n")
+    pub = tmp_path / "pub"
+    pub.mkdir()
+    monkeypatch.setattr(render_mod, "PUBLISHED_DIR", pub)
+    return uri, sweep, pub
+
+
+def add_run(uri, exp, params, metrics, scale="mini", status="FINISHED", role="trial"):
+    c = MlflowClient(uri)
+    e = c.get_experiment_by_name(exp)
+    eid = e.experiment_id if e else c.create_experiment(exp)
+    r = c.create_run(eid, tags={"orchestrator.role": role, "scale": scale, "seed": str(params.get("seed", 0))})
+    for k, v in params.items():
+        c.log_param(r.info.run_id, k, v)
+    for k, v in metrics.items():
+        c.log_metric(r.info.run_id, k, v)
+    c.set_terminated(r.info.run_id, status)
+
+
+def spec_for(sweep, **kw):
+    base = dict(id="fab-table1", title="Fab Table 1", paper="PALM", sweeps=(str(sweep),), rows=("method",),
+                metrics=("err",), fmt="{:.1f}")
+    base.update(kw)
+    return TableSpec(**base)
+
+
+def test_mean_std_n_and_missing_cells(store):
+    uri, sweep, _ = store
+    for seed, err in enumerate([10.0, 12.0, 14.0]):
+        add_run(uri, "fab-sweep", {"method": "palm", "seed": seed}, {"err": err, "aux": 1.0})
+    add_run(uri, "fab-sweep", {"method": "tent", "seed": 0}, {"aux": 2.0})             # no `err`: cell is —
+    add_run(uri, "fab-sweep", {"method": "cotta", "seed": 0}, {"err": 99.0}, status="FAILED")  # never counted
+    add_run(uri, "fab-sweep", {"method": "source", "seed": 0}, {"err": 50.0}, scale="smoke")  # other scale
+    r = render(spec_for(sweep), "mini", uri)
+    rows = {row["method"]: row["err"] for _, row in r.frame.iterrows()}
+    assert rows == {"palm": "12.0 ± 2.0 (n=3)", "tent": MISSING}
+    assert r.missing_cells == 1
+    assert "orchestrator reproduce fab-table1 --scale mini" in r.footer()
+    smoke = render(spec_for(sweep), "smoke", uri)
+    assert dict(zip(smoke.frame["method"], smoke.frame["err"])) == {"source": "50.0 (n=1)"}
+
+
+def test_columns_and_filters(store):
+    uri, sweep, _ = store
+    for ds in ("c10", "c100"):
+        for method, base in (("palm", 10.0), ("tent", 20.0)):
+            add_run(uri, "fab-sweep", {"method": method, "dataset": ds, "lr": 0.1}, {"err": base + (ds == "c100")})
+    add_run(uri, "fab-sweep", {"method": "palm", "dataset": "c10", "lr": 0.5}, {"err": 77.0})
+    spec = spec_for(sweep, columns=("dataset",), filters={"lr": 0.1})
+    r = render(spec, "mini", uri)
+    table = r.frame.set_index("method")
+    assert table.loc["palm", "c10"] == "10.0 (n=1)" and table.loc["tent", "c100"] == "21.0 (n=1)"
+
+
+def test_published_side_by_side_with_difference(store):
+    uri, sweep, pub = store
+    (pub / "fab.csv").write_text(textwrap.dedent("""\
+        # Fab paper, Table 1 (transcribed)
+        method,err
+        palm,11.5
+        source,43.5
+        """))
+    add_run(uri, "fab-sweep", {"method": "palm"}, {"err": 12.0})
+    r = render(spec_for(sweep, published="fab.csv"), "mini", uri)
+    t = r.frame.set_index("method")
+    assert t.loc["palm", "err (ours)"] == "12.0 (n=1)" and t.loc["palm", "err (paper)"] == "11.5"
+    assert t.loc["palm", "err (Δ)"] == "+0.5"
+    assert t.loc["source", "err (ours)"] == MISSING and t.loc["source", "err (paper)"] == "43.5"
+    assert t.loc["source", "err (Δ)"] == MISSING
+    md = to_text(r, "md")
+    assert "| method | err (ours) | err (paper) | err (Δ) |" in md and "ours at mini scale" in md
+    assert "palm,12.0 (n=1),11.5,+0.5" in to_text(r, "csv")
+    assert "\\begin{tabular}" in to_text(r, "latex")
+
+
+def test_figure_png(store, tmp_path, monkeypatch):
+    uri, sweep, _ = store
+    monkeypatch.setattr(render_mod, "OUT_DIR", tmp_path / "out")
+    for a in (0.1, 0.5, 0.9):
+        add_run(uri, "fab-sweep", {"method": "palm", "alpha": a}, {"err": 10 + a})
+    seen = {}
+
+    def plot(frame: pd.DataFrame, png):
+        import matplotlib.pyplot as plt
+
+        seen["frame"] = frame
+        fig, ax = plt.subplots()
+        ax.plot(frame["alpha"].astype(float), frame["err_mean"])
+        fig.savefig(png)
+        plt.close(fig)
+
+    r = render(spec_for(sweep, rows=("alpha",), kind="figure", plot=plot), "mini", uri)
+    assert r.png is not None and r.png.stat().st_size > 1000
+    assert sorted(seen["frame"]["err_mean"]) == pytest.approx([10.1, 10.5, 10.9])
+
+
+def test_aggregate_empty():
+    spec = TableSpec(id="x", title="x", paper="PALM", sweeps=("a.yaml",), rows=("m",), metrics=("e",))
+    assert aggregate(spec, pd.DataFrame()).empty
