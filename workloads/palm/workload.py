@@ -1,0 +1,95 @@
+"""The ``palm`` workload: a source model adapted online on a CTTA/GTTA stream by one of seven methods."""
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+
+import torch
+
+from orchestrator.context import Context
+from orchestrator.registry import ConfigError, register
+from workloads.common.datasets import dataset_info
+from workloads.common.source_model import get_source_model
+from workloads.common.streams import ctta_stream
+from workloads.palm.adapters import BNAdapt, CoTTA, Law, Palm, Source, Surgical, Tent
+from workloads.palm.config import PalmConfig
+from workloads.palm.plots import plot_importance
+
+ARCH = {"synthetic": "small_cnn", "digits-c": "small_cnn", "cifar10c": "wrn28_10", "cifar100c": "resnext29_32x4d",
+        "imagenetc": "resnet50"}
+CLEAN = {"synthetic": "synthetic", "digits-c": "digits", "cifar10c": "cifar10", "cifar100c": "cifar100",
+         "imagenetc": "imagenet"}
+
+
+def build_adapter(cfg: PalmConfig, model, image_size: int):
+    strength = "imagenet" if cfg.dataset == "imagenetc" else "cifar"
+    if cfg.method == "source":
+        return Source(model)
+    if cfg.method == "bn_adapt":
+        return BNAdapt(model)
+    if cfg.method == "tent":
+        return Tent(model, cfg.tent_lr)
+    if cfg.method == "surgical":
+        return Surgical(model, cfg.surgical_lr)
+    if cfg.method == "cotta":
+        return CoTTA(model, cfg.tent_lr, image_size, cfg.cotta_ema, cfg.cotta_restore, cfg.cotta_threshold,
+                     cfg.cotta_augmentations, strength)
+    if cfg.method == "law":
+        return Law(model, cfg.law_lr, image_size, cfg.law_tau, cfg.lam, strength)
+    return Palm(model, kappa=cfg.kappa, alpha=cfg.alpha, temperature=cfg.temperature, eta=cfg.eta, lam=cfg.lam,
+                image_size=image_size, importance_from=cfg.importance_from, optimizer=cfg.optimizer, strength=strength)
+
+
+def source_model(cfg: PalmConfig, ctx: Context):
+    if ctx.scale == "paper" and not cfg.checkpoint:
+        raise ConfigError(f"palm at paper scale needs `checkpoint`: the local weights of the RobustBench source model "
+                          f"({ARCH[cfg.dataset]} for {cfg.dataset}); set it in the sweep or with --set checkpoint=PATH.")
+    clean = CLEAN[cfg.dataset]
+    arch = ARCH[cfg.dataset] if cfg.arch == "auto" else cfg.arch
+    # The source model is the same for every trial of a sweep (seed 0): only the adaptation varies by seed.
+    return get_source_model(arch, clean, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
+                            epochs=cfg.source_epochs, lr=0.05, checkpoint=cfg.checkpoint or None, root=ctx.data_root,
+                            n_train=512 if clean == "synthetic" else None)
+
+
+@register("palm", config=PalmConfig)
+def run(cfg: PalmConfig, ctx: Context) -> None:
+    info = dataset_info(cfg.dataset)
+    model = source_model(cfg, ctx)
+    adapter = build_adapter(cfg, model, info.image_size)
+    stream = ctta_stream(cfg.dataset, root=ctx.data_root, cache_dir=ctx.cache_dir, batch_size=cfg.batch_size,
+                         seed=ctx.seed, severity=cfg.severity, gradual=cfg.protocol == "gtta",
+                         max_batches_per_task=cfg.max_batches_per_task or None, n_per_task=cfg.n_per_task or None)
+    wrong, seen, frac = defaultdict(int), defaultdict(int), defaultdict(list)
+    importance_per_task: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    t0, step = time.time(), 0
+    for batch in stream:
+        x, y = batch.x.to(ctx.device), batch.y.to(ctx.device)
+        logits = adapter.step(x)
+        err = (logits.argmax(1) != y).sum().item()
+        wrong[batch.task] += err
+        seen[batch.task] += len(y)
+        frac[batch.task].append(adapter.adapted_fraction)
+        for name, value in getattr(adapter, "mean_importance", {}).items():
+            importance_per_task[batch.task][name].append(value)
+        ctx.report(step=step, error=100.0 * err / len(y), adapted_fraction=100.0 * adapter.adapted_fraction,
+                   severity=float(batch.severity))
+        ctx.progress(step + 1, 0, batch.task)
+        step += 1
+    if not seen:
+        raise RuntimeError(f"the {cfg.dataset} stream produced no batch; check n_per_task/max_batches_per_task")
+    errors = {task: 100.0 * wrong[task] / seen[task] for task in seen}
+    summary = {f"error_{task}": e for task, e in errors.items()}
+    summary["mean_error"] = sum(errors.values()) / len(errors)
+    summary["adapted_pct"] = 100.0 * sum(sum(v) / len(v) for v in frac.values()) / len(frac)
+    summary["seconds_per_batch"] = (time.time() - t0) / step
+    ctx.summary(**summary)
+    if importance_per_task:
+        table = {task: {n: sum(v) / len(v) for n, v in layers.items()} for task, layers in importance_per_task.items()}
+        path = ctx.work_dir / "lr_importance_per_task.json"
+        path.write_text(json.dumps(table, indent=1))
+        ctx.artifact(path)
+        png = ctx.work_dir / "lr_importance.png"
+        plot_importance(table, png, title=f"PALM LR importance ({cfg.dataset})")
+        ctx.artifact(png)
