@@ -1,0 +1,35 @@
+"""Configuration of the ``cmsf`` workload (dissertation Sec. 2.1.3-2.1.4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class CmsfConfig:
+    method: Literal["byol", "msf", "cmsf_self", "cmsf_sup", "cmsf_semi"] = "cmsf_self"  # setting of Sec. 2.1.3
+    dataset: str = "digits"        # synthetic | digits | imagenet | imagenet100 (paper data under data_root)
+    arch: str = "auto"             # backbone; auto: small_cnn (smoke/mini), resnet50 (paper)
+    n_train: int = 0               # synthetic only: number of images (0 = 256)
+    epochs: int = 0                # 0 = auto: 2 (smoke), 30 (mini), 200 (paper)
+    steps: int = 0                 # >0 caps the total number of training steps (smoke)
+    batch_size: int = 0            # 0 = auto: 64 (smoke/mini), 256 (paper)
+    lr: float = 0.05               # SGD learning rate, cosine schedule (Sec. 2.1.4)
+    weight_decay: float = 1e-4     # SGD weight decay (Sec. 2.1.4)
+    momentum: float = 0.99         # EMA m of the target encoder (Sec. 2.1.4)
+    memory_size: int = 0           # |M|; 0 = auto: the training set size (mini/smoke), 128000 (paper)
+    topk: int = 0                  # k of top-k incl. the target; 0 = auto: 1 byol, 5 self/msf, 10 sup/semi
+    top_all: bool = False          # cmsf_sup top-all: S_i = C_i (Table 2.2/2.5)
+    k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3)
+    proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 256 (small), 4096 (paper)
+    proj_dim: int = 0              # embedding size; 0 = auto: 64 (small), 512 (paper)
+    label_noise: float = 0.0       # cmsf_sup: share of corrupted training labels (Fig. 2.6: 0.05..0.5)
+    coarse: bool = False           # cmsf_sup: train with coarse labels, evaluate on fine ones (Table 2.5)
+    coarse_map: str = ""           # JSON list fine->coarse class (needed for ImageNet-coarse)
+    labelled_fraction: float = 0.1 # cmsf_semi: share of training images with labels (Table 2.6: 10 %)
+    pseudo_threshold: float = 0.85 # cmsf_semi: confidence to trust a pseudo-label (Sec. 2.1.4.3)
+    pseudo_epochs: int = 20        # cmsf_semi: epochs of each pseudo-labeller training on cached features
+    augment: Literal["strong", "weak"] = "strong"  # view augmentation (BYOL recipe = strong)
+    linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)
+    diagnostics_every: int = 5     # measure purity/rank every n steps (costs one dense search)
+    checkpoint_every: int = 0      # epochs between ctx.checkpoint() saves (0 = only at paper scale, every epoch)

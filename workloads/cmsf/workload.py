@@ -1,0 +1,265 @@
+"""The ``cmsf`` workload: BYOL / MSF / CMSF_self / CMSF_sup / CMSF_semi pre-training and kNN/linear evaluation."""
+from __future__ import annotations
+
+import copy
+import math
+import statistics
+import time
+from dataclasses import replace
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from orchestrator.context import Context
+from orchestrator.registry import ConfigError, register
+from workloads.cmsf.augment import two_view_augment
+from workloads.cmsf.config import CmsfConfig
+from workloads.cmsf.data import Indexed, dataset_labels, load_split
+from workloads.cmsf.diagnostics import purity, rank_in_bank
+from workloads.cmsf.evaluation import embed, knn_and_linear
+from workloads.cmsf.labels import coarse_labels, corrupt_labels
+from workloads.cmsf.losses import mean_shift_loss
+from workloads.cmsf.memory_bank import MemoryBank
+from workloads.cmsf.momentum import momentum_update
+from workloads.cmsf.neighbours import (constrained_topk, label_constraint_topk, relax_to_unconstrained,
+                                       self_constraint, unconstrained_topk)
+from workloads.cmsf.networks import Encoder, build_backbone, mlp
+from workloads.cmsf.plots import plot_rank_curve
+from workloads.cmsf.pseudo_labels import confident_pseudo_labels, train_pseudo_labeller
+from workloads.common.datasets import dataset_info
+
+SMALL = ("smoke", "mini")
+
+
+def resolve(cfg: CmsfConfig, scale: str, n_train: int) -> CmsfConfig:
+    """Fill the ``auto`` (0 / "auto") fields from the scale, and reject impossible combinations."""
+    small = scale in SMALL
+    topk = cfg.topk or {"byol": 1, "msf": 5, "cmsf_self": 5, "cmsf_sup": 10, "cmsf_semi": 10}[cfg.method]
+    if cfg.method == "byol" and topk != 1:
+        raise ConfigError(f"method=byol is CMSF with k=1 (Sec. 2.1.3) but topk={cfg.topk}; use method=msf for k>1.")
+    if cfg.top_all and cfg.method != "cmsf_sup":
+        raise ConfigError("top_all=true only applies to method=cmsf_sup (S_i = C_i, same-label set); "
+                          f"got method={cfg.method}. Remove top_all or set method=cmsf_sup.")
+    if (cfg.label_noise or cfg.coarse) and cfg.method != "cmsf_sup":
+        raise ConfigError(f"label_noise/coarse are options of the supervised study (method=cmsf_sup); got "
+                          f"method={cfg.method}. Set method=cmsf_sup or drop them.")
+    if cfg.method == "cmsf_semi" and not 0.0 < cfg.labelled_fraction < 1.0:
+        raise ConfigError(f"cmsf_semi needs 0 < labelled_fraction < 1, got {cfg.labelled_fraction}.")
+    return replace(
+        cfg, topk=topk,
+        arch=("small_cnn" if small else "resnet50") if cfg.arch == "auto" else cfg.arch,
+        epochs=cfg.epochs or {"smoke": 2, "mini": 30, "paper": 200}[scale],
+        batch_size=cfg.batch_size or (64 if small else 256),
+        memory_size=cfg.memory_size or (n_train if small else 128000),
+        proj_hidden=cfg.proj_hidden or (256 if small else 4096),
+        proj_dim=cfg.proj_dim or (64 if small else 512),
+        linear_epochs=cfg.linear_epochs or (5 if scale == "smoke" else 40),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+class Trainer:
+    """Holds the networks, memory bank and per-image label state; ``step`` is one iteration of Sec. 2.1.3."""
+
+    def __init__(self, cfg: CmsfConfig, ctx: Context, info, true_labels: torch.Tensor, num_steps: int):
+        self.cfg, self.ctx, self.dev = cfg, ctx, ctx.device
+        backbone = build_backbone(cfg.arch, num_classes=info.num_classes, image_size=info.image_size,
+                                  in_chans=info.channels, mean=info.mean, std=info.std)
+        self.online = Encoder(backbone, cfg.proj_hidden, cfg.proj_dim).to(self.dev)
+        self.predictor = mlp([cfg.proj_dim, cfg.proj_hidden, cfg.proj_dim]).to(self.dev)
+        self.target = copy.deepcopy(self.online).requires_grad_(False)
+        params = list(self.online.parameters()) + list(self.predictor.parameters())
+        self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(num_steps, 1))
+        n = true_labels.numel()
+        self.bank = MemoryBank(cfg.memory_size, cfg.proj_dim, num_images=n, device=self.dev)
+        self.true = true_labels.to(self.dev)
+        self.constraint = self._constraint_labels(true_labels, info.num_classes).to(self.dev)
+        self.labelled = self._labelled_mask(n).to(self.dev)
+        self.labelled_feats = torch.zeros(n, backbone.dim, device=self.dev)
+        self.labelled_seen = torch.zeros(n, dtype=torch.bool, device=self.dev)
+        self.classifier = None
+        self.num_classes = info.num_classes
+        self.gen = torch.Generator().manual_seed(ctx.seed)
+        self.nn_seconds = 0.0
+        self.step_seconds = 0.0
+        self.ranks: list[float] = []
+        self.purity_c: list[float] = []
+        self.purity_m: list[float] = []
+
+    def _constraint_labels(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+        cfg = self.cfg
+        if cfg.method != "cmsf_sup":
+            return labels.clone()
+        out = coarse_labels(labels, cfg.dataset, cfg.coarse_map) if cfg.coarse else labels.clone()
+        if cfg.label_noise > 0:
+            out = corrupt_labels(out, cfg.label_noise, int(out.max()) + 1, seed=self.ctx.seed + 1)
+        return out
+
+    def _labelled_mask(self, n: int) -> torch.Tensor:
+        if self.cfg.method != "cmsf_semi":
+            return torch.ones(n, dtype=torch.bool)
+        g = torch.Generator().manual_seed(1000 + self.ctx.seed)
+        mask = torch.zeros(n, dtype=torch.bool)
+        mask[torch.randperm(n, generator=g)[: max(1, int(round(self.cfg.labelled_fraction * n)))]] = True
+        return mask
+
+    def refresh_pseudo_labeller(self) -> None:
+        """Retrain the 2-layer MLP on the cached labelled target features (twice per epoch, Sec. 2.1.3.3)."""
+        seen = self.labelled_seen.nonzero().flatten()
+        if seen.numel() < 2 * self.num_classes:
+            return
+        with torch.enable_grad():
+            self.classifier = train_pseudo_labeller(
+                self.labelled_feats[seen], self.true[seen], self.num_classes, hidden=self.cfg.proj_hidden,
+                epochs=self.cfg.pseudo_epochs, lr=0.05, seed=self.ctx.seed)
+
+    def _query_labels(self, idx: torch.Tensor, target_feats: torch.Tensor) -> torch.Tensor:
+        if self.cfg.method == "cmsf_sup":
+            return self.constraint[idx]
+        lab = torch.where(self.labelled[idx], self.true[idx], torch.full_like(idx, -1))
+        if self.classifier is not None:
+            pseudo = confident_pseudo_labels(self.classifier, target_feats, self.cfg.pseudo_threshold)
+            lab = torch.where(self.labelled[idx], lab, pseudo)
+        return lab
+
+    def select(self, u: torch.Tensor, idx: torch.Tensor, query_labels: torch.Tensor):
+        """S_i minus u_i for the loss terms of this step: a list of (idx, valid) per term."""
+        cfg, bank, n = self.cfg, self.bank, self.cfg.topk - 1
+        if cfg.method in ("byol", "msf"):
+            return [unconstrained_topk(u, bank.feats, n)]
+        if cfg.method == "cmsf_self":
+            w, w_ok = bank.previous(idx)
+            prev, prev_ok = bank.previous_bank()
+            cand, cand_ok = self_constraint(w, w_ok, prev, prev_ok, cfg.k_prime)
+            msf = unconstrained_topk(u, bank.feats, n)
+            con = constrained_topk(u, bank.feats, cand, cand_ok, n)
+            # no cached w_i yet (first epoch): C_i = M, the CMSF term equals the MSF term
+            con = relax_to_unconstrained(*con, *msf, ~w_ok)
+            return [msf, con]
+        labels_in_bank = self.bank_constraint_labels()
+        con = label_constraint_topk(u, bank.feats, labels_in_bank, query_labels, None if cfg.top_all else n)
+        if cfg.method == "cmsf_sup":
+            return [con]
+        return [relax_to_unconstrained(*con, *unconstrained_topk(u, bank.feats, n), query_labels < 0)]
+
+    def bank_constraint_labels(self) -> torch.Tensor:
+        return self.bank.labels
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, step: int) -> float:
+        cfg = self.cfg
+        _sync(self.dev)
+        t0 = time.perf_counter()
+        x, idx = x.to(self.dev), idx.to(self.dev)
+        t1 = two_view_augment(x, self.gen, strength=cfg.augment, flip=cfg.dataset not in ("digits",))
+        t2 = two_view_augment(x, self.gen, strength=cfg.augment, flip=cfg.dataset not in ("digits",))
+        with torch.no_grad():
+            feats_t = self.target.backbone(t1)
+            u = F.normalize(self.target.projection(feats_t), dim=1)
+        v = F.normalize(self.predictor(self.online(t2)), dim=1)
+        if cfg.method == "cmsf_semi":
+            lab_rows = self.labelled[idx]
+            self.labelled_feats[idx[lab_rows]] = feats_t[lab_rows]
+            self.labelled_seen[idx[lab_rows]] = True
+        query_labels = self._query_labels(idx, feats_t) if cfg.method in ("cmsf_sup", "cmsf_semi") else None
+        _sync(self.dev)
+        t_nn = time.perf_counter()
+        with torch.no_grad():
+            sets = self.select(u, idx, query_labels)
+        _sync(self.dev)
+        self.nn_seconds += time.perf_counter() - t_nn
+        loss = sum(mean_shift_loss(v, u, self.bank.feats, i, ok) for i, ok in sets)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt.step()
+        self.sched.step()
+        momentum_update(self.target, self.online, cfg.momentum)
+        if cfg.diagnostics_every and step % cfg.diagnostics_every == 0 and len(self.bank) > 0 and cfg.topk >= 5:
+            self._diagnose(u, idx, sets[-1])
+        bank_label = query_labels if query_labels is not None else self.true[idx]
+        self.bank.enqueue(u, idx, bank_label)
+        _sync(self.dev)
+        self.step_seconds += time.perf_counter() - t0
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def _diagnose(self, u, idx, chosen) -> None:
+        """Purity of S_i from C vs from M, and rank in M of the 5th element of S_i (Table 2.1-Right, Fig. 2.5)."""
+        truth_bank = self.true[self.bank.index]
+        ci, cv = chosen
+        m = unconstrained_topk(u, self.bank.feats, self.cfg.topk - 1)
+        p_c, p_m = purity(self.true[idx], truth_bank, ci, cv), purity(self.true[idx], truth_bank, *m)
+        if not math.isnan(p_c):
+            self.purity_c.append(p_c)
+        if not math.isnan(p_m):
+            self.purity_m.append(p_m)
+        self.ranks += rank_in_bank(u, self.bank.feats, ci, cv, which=5).tolist()
+
+
+@register("cmsf", config=CmsfConfig)
+def run(cfg: CmsfConfig, ctx: Context) -> None:
+    train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
+    info = dataset_info(cfg.dataset)
+    cfg = resolve(cfg, ctx.scale, len(train_ds))
+    true_labels = dataset_labels(train_ds)
+    loader = DataLoader(Indexed(train_ds), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                        generator=torch.Generator().manual_seed(ctx.seed))
+    if len(loader) == 0:
+        raise ConfigError(f"batch_size={cfg.batch_size} exceeds the {len(train_ds)} training images of "
+                          f"{cfg.dataset}; lower batch_size.")
+    total = cfg.epochs * len(loader)
+    if cfg.steps:
+        total = min(total, cfg.steps)
+    tr = Trainer(cfg, ctx, info, true_labels, total)
+    step, epoch_medians, purity_curve = 0, [], []
+    ckpt_every = cfg.checkpoint_every or (1 if ctx.scale == "paper" else 0)
+    state = ctx.restore()
+    start_epoch = 0
+    if state:
+        tr.online.load_state_dict(state["online"]); tr.predictor.load_state_dict(state["predictor"])
+        tr.target.load_state_dict(state["target"]); tr.opt.load_state_dict(state["opt"])
+        tr.sched.load_state_dict(state["sched"]); start_epoch, step = state["epoch"], state["step"]
+    for epoch in range(start_epoch, cfg.epochs):
+        tr.ranks = []
+        half = len(loader) // 2
+        for b, (x, y, idx) in enumerate(loader):
+            if step >= total:
+                break
+            loss = tr.step(x, y, idx, step)
+            step += 1
+            if cfg.method == "cmsf_semi" and b + 1 == half:
+                tr.refresh_pseudo_labeller()
+            if step % 10 == 0:
+                ctx.report(step=step, loss=loss)
+        if cfg.method == "cmsf_semi":
+            tr.refresh_pseudo_labeller()
+        if tr.ranks:
+            epoch_medians.append((epoch + 1, statistics.median(tr.ranks)))
+            ctx.report(step=step, rank5_median=epoch_medians[-1][1])
+        ctx.progress(epoch + 1, cfg.epochs, "cmsf epochs")
+        if ckpt_every and (epoch + 1) % ckpt_every == 0:
+            ctx.checkpoint({"online": tr.online.state_dict(), "predictor": tr.predictor.state_dict(),
+                            "target": tr.target.state_dict(), "opt": tr.opt.state_dict(),
+                            "sched": tr.sched.state_dict(), "epoch": epoch + 1, "step": step})
+        if step >= total:
+            break
+    backbone = tr.target.backbone
+    eval_train = embed(backbone, train_ds, ctx.device)
+    eval_test = embed(backbone, test_ds, ctx.device)
+    metrics = knn_and_linear(eval_train, eval_test, num_classes=info.num_classes,
+                             linear_epochs=cfg.linear_epochs, seed=ctx.seed)
+    metrics.update(final_loss=loss, steps=float(step), step_ms=1000 * tr.step_seconds / max(step, 1),
+                   nn_share=100 * tr.nn_seconds / max(tr.step_seconds, 1e-12))
+    if tr.purity_c:
+        metrics.update(purity_c=statistics.fmean(tr.purity_c[-20:]), purity_m=statistics.fmean(tr.purity_m[-20:]))
+    if epoch_medians:
+        metrics["rank5_median"] = epoch_medians[-1][1]
+        png = ctx.work_dir / "fig2.5_rank5_median.png"
+        plot_rank_curve(epoch_medians, png, title=f"{cfg.method}: median rank in M of 5th NN in C")
+        ctx.artifact(png)
+    ctx.summary(**metrics)
