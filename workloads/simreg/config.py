@@ -1,0 +1,28 @@
+"""Configuration of the ``simreg`` workload (dissertation Sec. 2.2.3-2.2.4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SimRegConfig:
+    method: Literal["simreg", "compress_1q", "compress_2q"] = "simreg"  # distillation loss (Sec. 2.2.4.1)
+    head: Literal["linear", "mlp2", "mlp4"] = "mlp4"  # prediction head used in training (Table 2.7)
+    equal_width: bool = False      # all head widths = teacher dim (Table 2.8's ResNet-18 study)
+    dataset: str = "digits"        # synthetic (smoke) | digits (mini) | imagenet (paper)
+    n_train: int = 0               # synthetic only: number of images (0 = 256)
+    student: str = "auto"          # auto: small_cnn width 16 (smoke/mini), mobilenet_v2 (paper)
+    teachers: list[str] = field(default_factory=lambda: ["auto"])  # "arch" or "arch@checkpoint.pt"; >1 = Eq. 2.5
+    teacher_epochs: int = 0        # mini/smoke teachers trained here: epochs (0 = auto: 1 smoke, 15 mini)
+    epochs: int = 0                # distillation epochs; 0 = auto: 2 (smoke), 20 (mini), 130 (paper)
+    steps: int = 0                 # >0 caps the number of distillation steps (smoke)
+    batch_size: int = 0            # 0 = auto: 64 (smoke/mini), 256 (paper)
+    lr: float = 0.05               # SGD learning rate, cosine schedule
+    weight_decay: float = 1e-4     # SGD weight decay
+    aug_type: Literal["same", "different"] = "same"  # same view for teacher and student, or two views (Table 2.13)
+    teacher_aug: Literal["weak", "strong"] = "weak"  # augmentation strength of the teacher's view
+    student_aug: Literal["weak", "strong"] = "weak"  # augmentation strength of the student's view
+    memory_size: int = 0           # CompRess bank size; 0 = auto: training set size (small), 128000 (paper)
+    temperature: float = 0.04      # CompRess softmax temperature, teacher and student (authors' code)
+    linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)

@@ -1,0 +1,57 @@
+"""SimReg prediction heads (dissertation Sec. 2.2.3.2): linear, 2L-MLP or 4L-MLP on the student backbone."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+HEAD_LAYERS = {"linear": 1, "mlp2": 2, "mlp4": 4}
+
+
+def head_dims(kind: str, m: int, d: int, equal_width: bool = False) -> list[int]:
+    """Layer widths from student dim ``m`` to teacher dim ``d``: linear (m, d), 2L (m, 2m, d), 4L (m, 2m, m, 2m, d).
+
+    ``equal_width``: every hidden width equals ``d`` (the ResNet-18 study of Table 2.8, where the
+    intermediate layer's output can be compared with the teacher)."""
+    if kind not in HEAD_LAYERS:
+        raise ValueError(f"head must be one of {', '.join(HEAD_LAYERS)}, got {kind!r}")
+    if equal_width:
+        return [m] + [d] * HEAD_LAYERS[kind]
+    return {"linear": [m, d], "mlp2": [m, 2 * m, d], "mlp4": [m, 2 * m, m, 2 * m, d]}[kind]
+
+
+class PredictionHead(nn.Module):
+    """Linear layers with BatchNorm + ReLU between them and nothing after the last (Sec. 2.2.4)."""
+
+    def __init__(self, dims: list[int]):
+        super().__init__()
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.norms = nn.ModuleList(nn.Sequential(nn.BatchNorm1d(b), nn.ReLU(inplace=True)) for b in dims[1:-1])
+
+    def forward(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
+        """Output of the first ``upto`` linear layers (all by default); an intermediate output is taken
+        after that layer's linear map, before its BN/ReLU (Table 2.8's "BB+2L-MLP")."""
+        n = len(self.linears) if upto is None else upto
+        if not 1 <= n <= len(self.linears):
+            raise ValueError(f"upto must be in 1..{len(self.linears)}, got {upto}")
+        for i in range(n):
+            x = self.linears[i](x)
+            if i < n - 1:
+                x = self.norms[i](x)
+        return x
+
+
+class Student(nn.Module):
+    """Student backbone with one prediction head per teacher (Eq. 2.5); heads are training-only."""
+
+    def __init__(self, backbone: nn.Module, heads: list[PredictionHead]):
+        super().__init__()
+        self.backbone = backbone
+        self.heads = nn.ModuleList(heads)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        f = self.backbone(x)
+        return [h(f) for h in self.heads]
+
+    def inference_model(self) -> nn.Module:
+        """What is deployed and evaluated: the backbone alone, the heads dropped (Sec. 2.2.5)."""
+        return self.backbone
