@@ -1,0 +1,77 @@
+"""SimReg heads and losses on known vectors (dissertation Sec. 2.2.3, Eq. 2.5; CompRess baselines)."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from workloads.simreg.heads import PredictionHead, Student, head_dims
+from workloads.simreg.losses import compress_1q, compress_2q, multi_teacher_loss, regression_loss
+
+
+def test_head_dims_follow_the_paper():
+    assert head_dims("linear", 64, 256) == [64, 256]
+    assert head_dims("mlp2", 64, 256) == [64, 128, 256]
+    assert head_dims("mlp4", 64, 256) == [64, 128, 64, 128, 256]
+    assert head_dims("mlp4", 512, 2048, equal_width=True) == [512, 2048, 2048, 2048, 2048]
+    with pytest.raises(ValueError, match="head must be"):
+        head_dims("mlp3", 1, 1)
+
+
+def test_head_shapes_and_layers_bn_relu_between_none_last():
+    head = PredictionHead(head_dims("mlp4", 8, 16))
+    out = head(torch.randn(5, 8))
+    assert out.shape == (5, 16)
+    assert head(torch.randn(5, 8), upto=2).shape == (5, 8)       # after the 2nd linear layer (width m)
+    assert len(head.linears) == 4 and len(head.norms) == 3
+    assert all(isinstance(n[0], torch.nn.BatchNorm1d) and isinstance(n[1], torch.nn.ReLU) for n in head.norms)
+    # no ReLU after the last layer: outputs can be negative
+    assert (out < 0).any()
+
+
+def test_head_not_present_in_inference_model():
+    backbone = torch.nn.Linear(4, 8)
+    student = Student(backbone, [PredictionHead([8, 16, 3]), PredictionHead([8, 5])])
+    inf = student.inference_model()
+    names = {n for n, _ in inf.named_parameters()}
+    assert names == {"weight", "bias"}
+    assert inf(torch.randn(2, 4)).shape == (2, 8)
+    assert [o.shape[1] for o in student(torch.randn(3, 4))] == [3, 5]     # one head per teacher
+
+
+def test_regression_loss_on_known_vectors():
+    s = torch.tensor([[3.0, 4.0]])          # -> (0.6, 0.8)
+    t = torch.tensor([[0.0, 2.0]])          # -> (0, 1)
+    expected = 0.6 ** 2 + 0.2 ** 2          # = 2 - 2 * 0.8
+    assert math.isclose(regression_loss(s, t).item(), expected, rel_tol=1e-6)
+    assert math.isclose(regression_loss(s, 10 * s).item(), 0.0, abs_tol=1e-7)    # scale-invariant
+
+
+def test_multi_teacher_loss_is_sum_over_heads():
+    s1, t1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])       # orthogonal: 2
+    s2, t2 = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])      # opposite: 4
+    assert math.isclose(multi_teacher_loss([s1, s2], [t1, t2]).item(), 6.0, rel_tol=1e-6)
+    with pytest.raises(ValueError, match="one head per teacher"):
+        multi_teacher_loss([s1], [t1, t2])
+
+
+def _kl(p, q):
+    return sum(pi * math.log(pi / qi) for pi, qi in zip(p, q))
+
+
+def test_compress_1q_matches_kl_of_softmaxes_over_teacher_bank():
+    bank = F.normalize(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]), dim=1)
+    s, t = torch.tensor([[1.0, 0.2]]), torch.tensor([[0.3, 1.0]])
+    tau = 0.5
+    sn, tn = F.normalize(s, dim=1)[0].tolist(), F.normalize(t, dim=1)[0].tolist()
+    b = bank.tolist()
+
+    def softmax(q):
+        e = [math.exp((q[0] * r[0] + q[1] * r[1]) / tau) for r in b]
+        return [x / sum(e) for x in e]
+
+    assert math.isclose(compress_1q(s, t, bank, tau, tau).item(), _kl(softmax(tn), softmax(sn)), rel_tol=1e-5)
+    # 2q with the student bank equal to the teacher bank is 1q
+    assert torch.allclose(compress_2q(s, t, bank, bank, tau, tau), compress_1q(s, t, bank, tau, tau))
