@@ -20,7 +20,7 @@ class CmsfConfig:
     memory_size: int = 0           # |M|; 0 = auto: the training set size (mini/smoke), 128000 (paper)
     topk: int = 0                  # k of top-k incl. the target; 0 = auto: 1 byol, 5 self/msf, 10 sup/semi
     top_all: bool = False          # cmsf_sup top-all: S_i = C_i (Table 2.2/2.5)
-    k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3)
+    k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3); 0 = same as topk (Table A.2)
     proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 256 (small), 4096 (paper)
     proj_dim: int = 0              # embedding size; 0 = auto: 64 (small), 512 (paper)
     label_noise: float = 0.0       # cmsf_sup: share of corrupted training labels (Fig. 2.6: 0.05..0.5)

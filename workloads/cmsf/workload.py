@@ -47,7 +47,7 @@ def resolve(cfg: CmsfConfig, scale: str, n_train: int) -> CmsfConfig:
     if cfg.method == "cmsf_semi" and not 0.0 < cfg.labelled_fraction < 1.0:
         raise ConfigError(f"cmsf_semi needs 0 < labelled_fraction < 1, got {cfg.labelled_fraction}.")
     return replace(
-        cfg, topk=topk,
+        cfg, topk=topk, k_prime=cfg.k_prime or topk,
         arch=("small_cnn" if small else "resnet50") if cfg.arch == "auto" else cfg.arch,
         epochs=cfg.epochs or {"smoke": 2, "mini": 30, "paper": 200}[scale],
         batch_size=cfg.batch_size or (64 if small else 256),

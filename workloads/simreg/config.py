@@ -20,9 +20,9 @@ class SimRegConfig:
     batch_size: int = 0            # 0 = auto: 64 (smoke/mini), 256 (paper)
     lr: float = 0.05               # SGD learning rate, cosine schedule
     weight_decay: float = 1e-4     # SGD weight decay
-    aug_type: Literal["same", "different"] = "same"  # same view for teacher and student, or two views (Table 2.13)
-    teacher_aug: Literal["weak", "strong"] = "weak"  # augmentation strength of the teacher's view
-    student_aug: Literal["weak", "strong"] = "weak"  # augmentation strength of the student's view
+    # Table 2.13's five settings: same image or two views, then teacher/student augmentation strength
+    augmentation: Literal["same-weak", "same-strong", "different-weak-weak", "different-weak-strong",
+                          "different-strong-strong"] = "same-weak"
     memory_size: int = 0           # CompRess bank size; 0 = auto: training set size (small), 128000 (paper)
     temperature: float = 0.04      # CompRess softmax temperature, teacher and student (authors' code)
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)

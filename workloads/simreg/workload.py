@@ -25,9 +25,6 @@ SMALL = ("smoke", "mini")
 
 def resolve(cfg: SimRegConfig, scale: str, n_train: int) -> SimRegConfig:
     small = scale in SMALL
-    if cfg.aug_type == "same" and cfg.teacher_aug != cfg.student_aug:
-        raise ConfigError(f"aug_type=same feeds one image to both networks, so teacher_aug ({cfg.teacher_aug}) and "
-                          f"student_aug ({cfg.student_aug}) must match; use aug_type=different (Table 2.13).")
     if cfg.method != "simreg" and len(cfg.teachers) != 1:
         raise ConfigError(f"{cfg.method} distils one teacher; multi-teacher distillation (Eq. 2.5) is SimReg's. "
                           f"Give one teacher or method=simreg.")
@@ -42,6 +39,14 @@ def resolve(cfg: SimRegConfig, scale: str, n_train: int) -> SimRegConfig:
         memory_size=cfg.memory_size or (n_train if small else 128000),
         linear_epochs=cfg.linear_epochs or (5 if scale == "smoke" else 40),
     )
+
+
+def augmentation_plan(name: str) -> tuple[bool, str, str]:
+    """Table 2.13 setting -> (one shared view?, teacher strength, student strength)."""
+    parts = name.split("-")
+    if parts[0] == "same":
+        return True, parts[1], parts[1]
+    return False, parts[1], parts[2]
 
 
 def build_student(cfg: SimRegConfig, info, teacher_dims: list[int]) -> Student:
@@ -74,14 +79,15 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
     s_bank = MemoryBank(cfg.memory_size, t_dim, device=dev)
     gen = torch.Generator().manual_seed(ctx.seed)
     flip = cfg.dataset != "digits"
+    same, t_aug, s_aug = augmentation_plan(cfg.augmentation)
     step = 0
     for epoch in range(cfg.epochs):
         for x, _, idx in loader:
             if step >= total:
                 break
             x = x.to(dev)
-            xt = two_view_augment(x, gen, strength=cfg.teacher_aug, flip=flip)
-            xs = xt if cfg.aug_type == "same" else two_view_augment(x, gen, strength=cfg.student_aug, flip=flip)
+            xt = two_view_augment(x, gen, strength=t_aug, flip=flip)
+            xs = xt if same else two_view_augment(x, gen, strength=s_aug, flip=flip)
             with torch.no_grad():
                 tf = [t(xt) for t in teachers]
             outs = student(xs)
