@@ -1,0 +1,36 @@
+"""CMSF (dissertation Sec. 2.1, App. A.1): Tables 2.1, 2.3, 2.5, 2.6, A.2, Fig. 2.6 and the memory-size study."""
+from results.plots import line_plot
+from results.spec import TableSpec, register_table
+
+KNN_LINEAR = ("nn1", "nn20", "linear")
+MINI = "mini scale: scikit-learn digits, small CNN backbone, memory bank = training set (1,437 images)."
+
+register_table(TableSpec(
+    id="cmsf-table2.1", paper="CMSF", title="CMSF Table 2.1: CMSF_self vs MSF vs BYOL, 1-NN / 20-NN / linear top-1 (%)",
+    sweeps=("cmsf/table2_1.yaml",), rows=("method",),
+    metrics=KNN_LINEAR + ("purity_c", "purity_m", "rank5_median", "nn_share"), fmt="{:.1f}",
+    published="cmsf-table2.1.csv", quickstart=True, notes=MINI))
+register_table(TableSpec(
+    id="cmsf-table2.3", paper="CMSF", title="CMSF Table 2.3: effect of k' (top-k' in M'), k = 5; rank of the 5th NN of C in M",
+    sweeps=("cmsf/table2_3_kprime.yaml",), rows=("k_prime",), metrics=KNN_LINEAR + ("rank5_median", "purity_c"),
+    fmt="{:.1f}", notes=MINI + " The dissertation prints Table 2.3 as an image without a transcribable text layer."))
+register_table(TableSpec(
+    id="cmsf-table2.5", paper="CMSF", title="CMSF Table 2.5: supervised CMSF top-k vs top-all on fine / coarse labels, linear top-1 (%) on fine labels",
+    sweeps=("cmsf/table2_5_coarse.yaml",), rows=("coarse", "top_all"), metrics=("linear",), fmt="{:.1f}",
+    published="cmsf-table2.5.csv", notes=MINI + " Coarse digits: 5 groups of look-alike digits."))
+register_table(TableSpec(
+    id="cmsf-fig2.6", paper="CMSF", title="CMSF Fig. 2.6: linear top-1 (%) vs label-noise rate, top-k vs top-all",
+    sweeps=("cmsf/fig2_6_noise.yaml",), rows=("top_all", "label_noise"), metrics=("linear",), fmt="{:.1f}",
+    kind="figure", plot=line_plot("label_noise", "linear", "top_all", xlabel="label noise rate", ylabel="linear top-1 (%)")))
+register_table(TableSpec(
+    id="cmsf-table2.6", paper="CMSF", title="CMSF Table 2.6: semi-supervised CMSF with 10 % labels vs MSF, linear top-1 (%)",
+    sweeps=("cmsf/table2_6_semi.yaml",), rows=("method",), metrics=("linear", "nn1", "nn20"), fmt="{:.1f}",
+    published="cmsf-table2.6.csv", notes=MINI))
+register_table(TableSpec(
+    id="cmsf-tableA.2", paper="CMSF", title="CMSF Table A.2: effect of k = k' in CMSF_self, 1-NN / 20-NN (%)",
+    sweeps=("cmsf/tableA2_topk.yaml",), rows=("topk",), metrics=("nn1", "nn20"), fmt="{:.1f}",
+    published="cmsf-tableA.2.csv", notes=MINI))
+register_table(TableSpec(
+    id="cmsf-memory-size", paper="CMSF", title="CMSF memory-bank size study (Table 2.1 compares MSF with 256k/1M banks)",
+    sweeps=("cmsf/tableA_memory.yaml",), rows=("memory_size",), columns=("method",), metrics=("nn1",), fmt="{:.1f}",
+    notes=MINI))

@@ -1,0 +1,31 @@
+"""SimReg (dissertation Sec. 2.2): Tables 2.7, 2.8, 2.9, 2.13, 2.14, 2.15."""
+from results.spec import TableSpec, register_table
+
+MINI = ("mini scale: scikit-learn digits; teachers are CNNs trained here (small_cnn width 64 / small_resnet), "
+        "student small_cnn width 16.")
+
+register_table(TableSpec(
+    id="simreg-table2.7", paper="SimReg", title="SimReg Table 2.7: role of the MLP head, features of the final head layer",
+    sweeps=("simreg/table2_7_heads.yaml",), rows=("head",), metrics=("head_nn1", "head_nn20", "head_linear", "mse"),
+    fmt="{:.3f}", published="simreg-table2.7.csv", notes=MINI))
+register_table(TableSpec(
+    id="simreg-table2.8", paper="SimReg", title="SimReg Table 2.8: one 4L-MLP student evaluated at backbone / 2nd head layer / head output",
+    sweeps=("simreg/table2_8_layers.yaml",), rows=("head",),
+    metrics=("nn1", "linear", "mid_nn1", "mid_linear", "mid_mse", "head_nn1", "head_linear", "mse"), fmt="{:.2f}",
+    published="simreg-table2.8.csv", notes=MINI))
+register_table(TableSpec(
+    id="simreg-table2.9", paper="SimReg", title="SimReg Table 2.9: SimReg-4L-MLP vs CompRess-1q/2q-4L-MLP (MoCo-v2 ResNet-50 -> MobileNet-v2)",
+    sweeps=("simreg/table2_9_baselines.yaml",), rows=("method",), metrics=("nn1", "linear"), fmt="{:.1f}",
+    published="simreg-table2.9.csv", notes=MINI))
+register_table(TableSpec(
+    id="simreg-table2.13", paper="SimReg", title="SimReg Table 2.13: same vs different views, weak vs strong augmentation",
+    sweeps=("simreg/table2_13_augmentation.yaml",), rows=("augmentation",), metrics=("nn1", "nn20", "linear"),
+    fmt="{:.1f}", published="simreg-table2.13.csv", notes=MINI))
+register_table(TableSpec(
+    id="simreg-table2.14", paper="SimReg", title="SimReg Table 2.14: multi-teacher distillation, one head per teacher (Eq. 2.5)",
+    sweeps=("simreg/table2_14_multi_teacher.yaml",), rows=("head",), metrics=("nn1", "nn20", "linear"), fmt="{:.1f}",
+    notes=MINI + " Published rows are ImageNet teacher pairs (MoCo-v2/BYOL/SwAV), which have no mini counterpart."))
+register_table(TableSpec(
+    id="simreg-table2.15", paper="SimReg", title="SimReg Table 2.15: distilling a supervised teacher, head ablation",
+    sweeps=("simreg/table2_15_supervised_teacher.yaml",), rows=("head",), metrics=("nn1", "nn20", "linear"),
+    fmt="{:.1f}", notes=MINI + " The dissertation's text layer of Table 2.15 is garbled (7 of 9 cells legible), so it is not transcribed."))
