@@ -35,3 +35,13 @@ def test_every_cmsf_simreg_table_has_existing_sweeps_and_keys():
             frame = pd.read_csv(PUBLISHED_DIR / spec.published, comment="#")
             assert list(frame.columns[: len(spec.rows)]) == list(spec.rows)
             assert set(frame.columns[len(spec.rows):]) <= set(spec.metrics)
+
+
+def test_noise_figure_draws_from_an_aggregated_frame(tmp_path):
+    from results.tables.cmsf import plot_noise_curve
+
+    frame = pd.DataFrame({"top_all": ["False", "False", "True", "True"], "label_noise": ["0.0", "0.5", "0.0", "0.5"],
+                          "linear_mean": [90.0, 80.0, 89.0, 60.0], "linear_std": [1.0, None, 0.5, 2.0], "n": [1, 1, 1, 1]})
+    png = tmp_path / "fig.png"
+    plot_noise_curve(frame, png)
+    assert png.stat().st_size > 1000
