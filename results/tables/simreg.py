@@ -29,3 +29,8 @@ register_table(TableSpec(
     id="simreg-table2.15", paper="SimReg", title="SimReg Table 2.15: distilling a supervised teacher, head ablation",
     sweeps=("simreg/table2_15_supervised_teacher.yaml",), rows=("head",), metrics=("nn1", "nn20", "linear"),
     fmt="{:.1f}", notes=MINI + " The dissertation's text layer of Table 2.15 is garbled (7 of 9 cells legible), so it is not transcribed."))
+register_table(TableSpec(
+    id="simreg-table2.10", paper="SimReg", title="SimReg Table 2.10: SimReg vs CompRess (4L-MLP heads) with different teachers",
+    sweeps=("simreg/table2_10_teachers.yaml",), rows=("teachers", "method"), metrics=("nn1", "nn20", "linear"),
+    fmt="{:.1f}", notes=MINI + " Published rows are BYOL / SwAV ResNet-50 teachers (paper scale only); at mini the two "
+    "teachers are the two small CNNs trained here."))
