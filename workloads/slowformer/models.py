@@ -28,6 +28,7 @@ class Trace:
     halting: torch.Tensor | None = None          # A-ViT: masked halting scores (L, B, N)
     cls_attn: list[torch.Tensor] = field(default_factory=list)  # ATS: attention of each ATS layer
     decisions: tuple[torch.Tensor, ...] | None = None           # AdaViT: patch, head, block keep (soft in training)
+    keep_probs: tuple[torch.Tensor, ...] | None = None          # AdaViT: sigmoid(m) of patches, heads, blocks
     token_masks: torch.Tensor | None = None      # (L, B, N) tokens each layer ran (visualisation)
 
 
@@ -133,19 +134,21 @@ class AdaViT(EfficientViT):
         for lin in [*self.patch_dec, *self.head_dec, *self.block_dec]:
             # start from "keep everything" so fine-tuning begins at the dense model's accuracy
             nn.init.zeros_(lin.weight)
-            nn.init.constant_(lin.bias, 3.0)
+            nn.init.constant_(lin.bias, 2.0)
         self.tau = tau
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.embed(images)
         b, n, _ = x.shape
         running = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        soft_p, soft_h, soft_b, tokens, heads, blocks, masks = [], [], [], [], [], [], []
+        soft_p, soft_h, soft_b, tokens, heads, blocks, masks, probs = [], [], [], [], [], [], [], []
         for i, blk in enumerate(self.vit.blocks):
             cls = x[:, 0]
-            mp = adavit_fn.keep_decision(self.patch_dec[i](x[:, 1:]).squeeze(-1), training=self.training, tau=self.tau)
-            mh = adavit_fn.keep_decision(self.head_dec[i](cls), training=self.training, tau=self.tau)
-            mb = adavit_fn.keep_decision(self.block_dec[i](cls).squeeze(-1), training=self.training, tau=self.tau)
+            lp, lh, lb = self.patch_dec[i](x[:, 1:]).squeeze(-1), self.head_dec[i](cls), self.block_dec[i](cls).squeeze(-1)
+            probs.append((lp.sigmoid() * running[:, 1:], lh.sigmoid(), lb.sigmoid()))
+            mp = adavit_fn.keep_decision(lp, training=self.training, tau=self.tau)
+            mh = adavit_fn.keep_decision(lh, training=self.training, tau=self.tau)
+            mb = adavit_fn.keep_decision(lb, training=self.training, tau=self.tau)
             # dropped patches stay dropped in later blocks (AdaViT's patch selection is cumulative at inference)
             keep = torch.cat([torch.ones_like(mp[:, :1]), mp], dim=1) * running
             run = keep > 0.5
@@ -159,5 +162,6 @@ class AdaViT(EfficientViT):
         self.last = Trace(tokens=torch.stack(tokens, 1), heads=torch.stack(heads, 1).detach(),
                           blocks=torch.stack(blocks, 1).detach(),
                           decisions=(torch.stack(soft_p, 1), torch.stack(soft_h, 1), torch.stack(soft_b, 1)),
+                          keep_probs=tuple(torch.stack(p, 1) for p in zip(*probs)),
                           token_masks=torch.stack(masks))
         return self.classify(x)

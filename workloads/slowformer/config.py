@@ -1,0 +1,50 @@
+"""Configuration of the ``slowformer`` workload (dissertation Sec. 4.1, App. C.4)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+
+@dataclass
+class SlowFormerConfig:
+    method: Literal["avit", "ats", "adavit"] = "avit"       # efficient ViT under attack
+    attack: Literal["none", "random", "slowformer", "tap", "ntap"] = "slowformer"  # Table 4.1 rows
+    arch: str = "small_vit"             # dense backbone: small_vit (mini/smoke) or deit_tiny/small/base_patch16_224
+    dataset: str = "digits"             # synthetic | digits | cifar10 | imagenet
+    image_size: int = 0                 # 0 = the data set's size (paper CIFAR-10 runs use 224)
+    checkpoint: str = ""                # local dense checkpoint (paper scale); empty = train the dense model here
+    efficient_checkpoint: str = ""      # local A-ViT/AdaViT checkpoint (authors' release); empty = fine-tune here
+    patch_size: int = 64                # patch side in 224-pixel units (16/32/48/64), scaled to the image's area fraction
+    location: Literal["top_left", "random"] = "top_left"    # where the patch is pasted
+    accuracy: Literal["agnostic", "preserve", "destroy"] = "agnostic"  # ±L_task (Table 4.3)
+    epsilon: float = 0.0                # >0: ℓ∞-bounded universal perturbation (/255) instead of a patch (Table 4.5)
+    tap_target: int = -1                # TAP class; -1 = drawn from the seed
+    attack_steps: int = 300             # patch optimisation iterations (paper: 1–4 epochs)
+    attack_lr: float = 0.2              # AdamW lr on pixels/255 (A-ViT 0.2, ATS 0.4/0.2, AdaViT 0.2)
+    attack_batch_size: int = 64         # patch optimisation batch
+    ats_loss_weights: list[float] = field(default_factory=list)  # per ATS layer; empty = App. C.4's DeiT-Tiny profile
+    alpha_p: float = 5e-4               # ponder loss weight α_p (A-ViT training and attack)
+    alpha_d: float = 0.1                # distribution prior weight α_d
+    target_depth: float = 0.0           # Gaussian prior mean (1-based layer); 0 = 5/6 of the depth
+    halt_eps: float = 0.01              # ε of the 1 − ε halting threshold
+    gate_scale: float = 10.0            # halting gate: sigmoid(γ·t₀ − β), γ
+    gate_center: float = 30.0           # β (A-ViT uses 30 for DeiT; small models start from a lower gate)
+    ats_layers: list[int] = field(default_factory=list)  # 0-based ATS blocks; empty = blocks 3..9 of 12, scaled to depth
+    max_tokens: int = 197               # ATS upper limit on sampled tokens
+    gamma_p: float = 0.5                # AdaViT usage budgets for training (patches, heads, blocks)
+    gamma_h: float = 0.5
+    gamma_b: float = 0.7
+    source_epochs: int = 30             # dense model training (when no checkpoint)
+    source_lr: float = 1e-3
+    finetune_epochs: int = 10           # A-ViT / AdaViT fine-tuning from the dense weights
+    finetune_lr: float = 5e-4
+    batch_size: int = 128               # fine-tuning / evaluation batch
+    defense: bool = False               # adversarial training with a growing patch pool (Table 4.6)
+    defense_epochs: int = 1             # epochs of adversarial fine-tuning
+    defense_patch_steps: int = 500      # iterations per pool patch
+    defense_patch_lr: float = 0.8       # lr of pool patches
+    n_train: int = 0                    # synthetic: samples; >0 caps the training set of other data sets
+    n_test: int = 0                     # >0 caps the test set
+    embed_dim: int = 96                 # small_vit width
+    depth: int = 6                      # small_vit depth
+    num_heads: int = 3                  # small_vit heads

@@ -1,0 +1,239 @@
+"""The ``slowformer`` workload: build an efficient ViT, learn a universal compute attack on its training set,
+measure GFLOPs / top-1 / Attack Success on the test set (dissertation Sec. 4.1, Tables 4.1–4.6)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+from orchestrator.context import Context
+from orchestrator.registry import ConfigError, config_to_dict, register
+from workloads.common.datasets import dataset_info, load_dataset
+from workloads.common.models import build_model, load_checkpoint
+from workloads.common.source_model import get_source_model
+from workloads.common.training import evaluate
+from workloads.slowformer import losses
+from workloads.slowformer.attack import Adversary, measure, optimise
+from workloads.slowformer.compute import dense_flops
+from workloads.slowformer.config import SlowFormerConfig
+from workloads.slowformer.finetune import finetune, fresh_patch
+from workloads.slowformer.halting import gaussian_prior
+from workloads.slowformer.metrics import attack_success
+from workloads.slowformer.models import ATSViT, AViT, AdaViT
+from workloads.slowformer.patch import scaled_patch_size
+from workloads.slowformer.plots import save_patch_png, save_token_drop_png
+
+# App. C.4: ATS loss weights per ATS layer (DeiT-Tiny); resampled to the number of ATS layers used
+ATS_WEIGHTS_TINY = (1.0, 0.2, 0.2, 0.2, 0.01, 0.01, 0.01)
+
+
+def check_config(cfg: SlowFormerConfig, num_classes: int) -> None:
+    """Impossible option combinations, each with its fix."""
+    if cfg.epsilon > 0 and cfg.attack != "slowformer":
+        raise ConfigError(f"epsilon={cfg.epsilon} asks for an ℓ∞ perturbation, which is only defined for attack=slowformer "
+                          f"(Table 4.5), not attack={cfg.attack!r}. Set epsilon: 0 or attack: slowformer.")
+    if cfg.epsilon > 0 and cfg.location != "top_left":
+        raise ConfigError("a universal perturbation covers the whole image and has no location; drop location: random "
+                          "or set epsilon: 0 for a patch attack.")
+    if cfg.accuracy != "agnostic" and cfg.attack != "slowformer":
+        raise ConfigError(f"accuracy={cfg.accuracy!r} controls the task term of the SlowFormer loss (Table 4.3); with "
+                          f"attack={cfg.attack!r} set accuracy: agnostic.")
+    if cfg.defense and cfg.method != "avit":
+        raise ConfigError(f"the adversarial-training defense (Table 4.6) is defined for A-ViT only; set method: avit or "
+                          f"defense: false (method={cfg.method!r}).")
+    if cfg.method == "ats" and cfg.efficient_checkpoint:
+        raise ConfigError("ATS is parameter-free: it runs on the dense weights. Give the DeiT weights as checkpoint: "
+                          "and leave efficient_checkpoint empty.")
+    if cfg.tap_target >= num_classes:
+        raise ConfigError(f"tap_target={cfg.tap_target} is not a class of a {num_classes}-class data set; use -1 "
+                          f"(drawn from the seed) or 0..{num_classes - 1}.")
+    if cfg.patch_size <= 0 or cfg.patch_size > 224:
+        raise ConfigError(f"patch_size={cfg.patch_size} must be in 1..224 (224-pixel units, as the paper's 16/32/48/64).")
+
+
+def _resized(ds: Dataset, size: int) -> Dataset:
+    xs, ys = zip(*(ds[i] for i in range(len(ds))))
+    x = F.interpolate(torch.stack(xs), size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
+    return TensorDataset(x, torch.as_tensor(ys))
+
+
+def _cap(ds: Dataset, n: int) -> Dataset:
+    return Subset(ds, range(min(n, len(ds)))) if n > 0 else ds
+
+
+def load_data(cfg: SlowFormerConfig, ctx: Context) -> tuple[Dataset, Dataset, int]:
+    info = dataset_info(cfg.dataset)
+    n = cfg.n_train or None
+    train = load_dataset(cfg.dataset, "train", root=ctx.data_root, cache_dir=ctx.cache_dir, seed=0, n=n)
+    test = load_dataset(cfg.dataset, "test", root=ctx.data_root, cache_dir=ctx.cache_dir, seed=0,
+                        n=cfg.n_test or n)
+    train, test = _cap(train, cfg.n_train), _cap(test, cfg.n_test)
+    size = cfg.image_size or info.image_size
+    if size != info.image_size:
+        train, test = _resized(train, size), _resized(test, size)
+    return train, test, size
+
+
+def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.nn.Module:
+    info = dataset_info(cfg.dataset)
+    kw = dict(embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads) if cfg.arch == "small_vit" else {}
+    if not (cfg.arch == "small_vit" or cfg.arch.startswith(("deit_", "vit_"))):
+        raise ConfigError(f"arch={cfg.arch!r} is not a ViT; SlowFormer attacks token-dropping ViTs: use small_vit or a "
+                          f"timm deit_*/vit_* name such as deit_tiny_patch16_224.")
+    if cfg.checkpoint:
+        model = build_model(cfg.arch, info.num_classes, image_size=image_size, in_chans=info.channels,
+                            mean=info.mean, std=info.std, **kw)
+        return load_checkpoint(model, cfg.checkpoint).to(ctx.device).eval()
+    if image_size != info.image_size:
+        raise ConfigError(f"image_size={image_size} differs from {cfg.dataset}'s {info.image_size}: the dense model is only "
+                          f"trained here at the native size. Give checkpoint: a local model trained at {image_size}, or "
+                          f"set image_size: 0.")
+    return get_source_model(cfg.arch, cfg.dataset, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
+                            epochs=cfg.source_epochs, lr=cfg.source_lr, optimizer="adamw", weight_decay=0.05,
+                            root=ctx.data_root, n_train=cfg.n_train or None, **kw)
+
+
+def _ats_layers(cfg: SlowFormerConfig, depth: int) -> tuple[int, ...]:
+    if cfg.ats_layers:
+        return tuple(cfg.ats_layers)
+    # ATS replaces blocks 3..9 of a 12-block DeiT; keep the same relative span for other depths
+    lo, hi = round(3 * depth / 12), round(9 * depth / 12)
+    return tuple(range(lo, min(hi, depth - 1) + 1))
+
+
+def _prior(cfg: SlowFormerConfig, depth: int) -> torch.Tensor:
+    return gaussian_prior(depth, cfg.target_depth or 5 * depth / 6)
+
+
+def _cache_key(cfg: SlowFormerConfig, what: str) -> str:
+    keep = ("method", "arch", "dataset", "image_size", "checkpoint", "efficient_checkpoint", "alpha_p", "alpha_d",
+            "target_depth", "halt_eps", "gate_scale", "gate_center", "gamma_p", "gamma_h", "gamma_b", "source_epochs",
+            "source_lr", "finetune_epochs", "finetune_lr", "batch_size", "n_train", "embed_dim", "depth", "num_heads")
+    d = config_to_dict(cfg)
+    blob = {k: d[k] for k in keep}
+    if what == "defended":
+        blob.update({k: d[k] for k in ("defense_epochs", "defense_patch_steps", "defense_patch_lr", "patch_size",
+                                        "attack_batch_size")})
+    return what + "-" + hashlib.sha1(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module, train: Dataset, image_size: int):
+    """A-ViT / AdaViT fine-tuned here from the dense weights and cached, or loaded; ATS wraps the dense model."""
+    import copy
+
+    base = copy.deepcopy(dense)
+    if cfg.method == "ats":
+        return ATSViT(base, _ats_layers(cfg, cfg.depth if cfg.arch == "small_vit" else len(base.net.blocks)),
+                      cfg.max_tokens).to(ctx.device).eval()
+    model = AViT(base, cfg.halt_eps, cfg.gate_scale, cfg.gate_center) if cfg.method == "avit" else AdaViT(base)
+    model.to(ctx.device)
+    if cfg.efficient_checkpoint:
+        # A-ViT adds no parameters (the halting score is a token dimension): its release loads into the ViT itself
+        load_checkpoint(model.vit if cfg.method == "avit" else model, cfg.efficient_checkpoint)
+        return model.eval()
+    path = Path(ctx.cache_dir) / "slowformer" / f"{_cache_key(cfg, 'efficient')}.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(path) + ".lock", timeout=3600):
+        if path.is_file():
+            model.load_state_dict(torch.load(path, map_location=ctx.device, weights_only=True))
+            return model.eval()
+        finetune(model, train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
+                 device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d, prior=_prior(cfg, model.shape.depth),
+                 gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b))
+        torch.save(model.state_dict(), path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+    return model.eval()
+
+
+def compute_loss_fn(cfg: SlowFormerConfig, model, num_classes: int, seed: int):
+    """The minimised objective of ``cfg.attack`` on ``model`` (SlowFormer per method, or TAP/NTAP)."""
+    if cfg.attack in ("tap", "ntap"):
+        target = cfg.tap_target if cfg.tap_target >= 0 else int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(seed)))
+        return lambda logits, y: losses.accuracy_patch_loss(logits, y, cfg.attack, target)
+    if cfg.method == "avit":
+        prior = _prior(cfg, model.shape.depth).to(next(model.parameters()).device)
+        compute = lambda: losses.avit_compute_loss(model.last, prior, cfg.alpha_d, cfg.alpha_p, cfg.halt_eps)
+    elif cfg.method == "adavit":
+        compute = lambda: losses.adavit_compute_loss(model.last)
+    else:
+        weights = cfg.ats_loss_weights or _resample(ATS_WEIGHTS_TINY, len(model.ats_layers))
+        compute = lambda: losses.ats_compute_loss(model.last, weights)
+    return lambda logits, y: compute() + losses.task_term(logits, y, cfg.accuracy)
+
+
+def _resample(weights: tuple[float, ...], n: int) -> list[float]:
+    idx = [round(i * (len(weights) - 1) / max(1, n - 1)) for i in range(n)]
+    return [weights[i] for i in idx]
+
+
+def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channels: int, seed: int) -> Adversary:
+    if cfg.epsilon > 0:
+        g = torch.Generator().manual_seed(seed)
+        init = ((torch.rand(channels, image_size, image_size, generator=g) * 2 - 1) * cfg.epsilon).round()
+        return Adversary(init, kind="perturbation", seed=seed)
+    size = scaled_patch_size(cfg.patch_size, image_size)
+    return Adversary(fresh_patch(size, channels, seed), location=cfg.location, seed=seed)
+
+
+@register("slowformer", config=SlowFormerConfig)
+def run(cfg: SlowFormerConfig, ctx: Context) -> None:
+    info = dataset_info(cfg.dataset)
+    check_config(cfg, info.num_classes)
+    train, test, size = load_data(cfg, ctx)
+    dense = dense_model(cfg, ctx, size)
+    model = efficient_model(cfg, ctx, dense, train, size)
+    f_max = dense_flops(model.shape) / 2e9
+    top1_dense = evaluate(dense, test, device=ctx.device)["accuracy"]
+    ctx.progress(1, 4, "efficient model ready")
+
+    if cfg.defense:
+        def new_pool_patch(m):
+            adv = make_adversary(cfg, ctx, size, info.channels, seed=ctx.seed + 1000 + getattr(m, "_pool", 0))
+            m._pool = getattr(m, "_pool", 0) + 1
+            return optimise(m, adv, train, compute_loss_fn(cfg, m, info.num_classes, ctx.seed), steps=cfg.defense_patch_steps,
+                            lr=cfg.defense_patch_lr, batch_size=cfg.attack_batch_size, device=ctx.device)
+        path = Path(ctx.cache_dir) / "slowformer" / f"{_cache_key(cfg, 'defended')}.pt"
+        with FileLock(str(path) + ".lock", timeout=3600):
+            if path.is_file():
+                model.load_state_dict(torch.load(path, map_location=ctx.device, weights_only=True))
+            else:
+                finetune(model, train, epochs=cfg.defense_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
+                         device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d,
+                         prior=_prior(cfg, model.shape.depth), gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b),
+                         defense=new_pool_patch)
+                torch.save(model.state_dict(), path.with_suffix(".tmp"))
+                path.with_suffix(".tmp").replace(path)
+        model.eval()
+
+    clean = measure(model, test, device=ctx.device, batch_size=cfg.batch_size)
+    ctx.progress(2, 4, "clean efficient model measured")
+    adversary = None
+    if cfg.attack != "none":
+        adversary = make_adversary(cfg, ctx, size, info.channels, ctx.seed)
+        if cfg.attack != "random":
+            loss_fn = compute_loss_fn(cfg, model, info.num_classes, ctx.seed)
+            optimise(model, adversary, train, loss_fn, steps=cfg.attack_steps, lr=cfg.attack_lr,
+                     batch_size=cfg.attack_batch_size, device=ctx.device, epsilon=cfg.epsilon,
+                     progress=lambda s, l: ctx.report(step=s, attack_loss=l) if s % 10 == 0 else None)
+    ctx.progress(3, 4, "attack optimised")
+    attacked = measure(model, test, device=ctx.device, batch_size=cfg.batch_size, adversary=adversary) if adversary else clean
+    f_min = clean["gflops"]
+    summary = {"gflops": attacked["gflops"], "top1": attacked["top1"], "gflops_clean": f_min, "top1_clean": clean["top1"],
+               "gflops_dense": f_max, "top1_dense": top1_dense,
+               "mean_tokens": float(attacked["tokens"].mean()), "mean_tokens_clean": float(clean["tokens"].mean())}
+    if f_max > f_min:
+        summary["attack_success"] = attack_success(attacked["gflops"], f_min, f_max)
+    for i, t in enumerate(attacked["tokens"].tolist()):
+        summary[f"tokens_l{i + 1}"] = t
+    ctx.summary(**summary)
+    if adversary is not None:
+        ctx.artifact(save_patch_png(adversary.values if adversary.kind == "patch" else adversary.values + 128,
+                                    ctx.work_dir / "adversary.png"))
+        grid = int(round(model.shape.num_patches ** 0.5))
+        ctx.artifact(save_token_drop_png(clean["example"], attacked["example"], grid, ctx.work_dir / "token_drop.png"))
+    ctx.progress(4, 4, "done")
