@@ -75,3 +75,23 @@ def test_compress_1q_matches_kl_of_softmaxes_over_teacher_bank():
     assert math.isclose(compress_1q(s, t, bank, tau, tau).item(), _kl(softmax(tn), softmax(sn)), rel_tol=1e-5)
     # 2q with the student bank equal to the teacher bank is 1q
     assert torch.allclose(compress_2q(s, t, bank, bank, tau, tau), compress_1q(s, t, bank, tau, tau))
+
+
+def test_table_2_13_augmentation_settings():
+    from workloads.simreg.workload import augmentation_plan
+
+    assert augmentation_plan("same-weak") == (True, "weak", "weak")
+    assert augmentation_plan("same-strong") == (True, "strong", "strong")
+    assert augmentation_plan("different-weak-strong") == (False, "weak", "strong")
+
+
+def test_views_stay_in_pixel_range_and_differ():
+    from workloads.cmsf.augment import two_view_augment
+
+    x = torch.rand(6, 3, 32, 32)
+    g = torch.Generator().manual_seed(0)
+    a, b = two_view_augment(x, g, strength="strong"), two_view_augment(x, g, strength="weak", flip=True)
+    assert a.shape == x.shape and b.shape == x.shape
+    assert a.min() >= 0 and a.max() <= 1 and not torch.allclose(a, b)
+    with pytest.raises(ValueError, match="strength"):
+        two_view_augment(x, g, strength="medium")
