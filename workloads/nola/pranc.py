@@ -1,0 +1,80 @@
+"""PRANC (Nooralinejad et al.; dissertation Sec. 3.2 baseline): all weights θ = θ₀ + Σᵢ αᵢ vᵢ with
+random vᵢ over the whole parameter vector.
+
+The vᵢ have the size of the whole model, so they are never stored: the forward pass regenerates
+them chunk by chunk to build θ, and the backward pass regenerates them again to form
+∂L/∂αᵢ = ⟨vᵢ, ∂L/∂θ⟩. That regeneration is why PRANC is several times slower than NOLA
+(Sec. 3.2.4: 4.7×).
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from workloads.nola.bases import random_basis_chunk
+
+
+def _pranc_chunks(num: int, chunk: int):
+    for c, start in enumerate(range(0, num, chunk)):
+        yield c, start, min(chunk, num - start)
+
+
+class _PrancCombine(torch.autograd.Function):
+    """θ = Σᵢ αᵢ vᵢ with vᵢ regenerated in both passes (memory O(chunk · D) instead of O(k · D))."""
+
+    @staticmethod
+    def forward(ctx, alpha: torch.Tensor, seed: int, dim: int, chunk: int) -> torch.Tensor:
+        ctx.seed, ctx.dim, ctx.chunk, ctx.k = seed, dim, chunk, alpha.shape[0]
+        out = torch.zeros(dim, device=alpha.device, dtype=alpha.dtype)
+        for c, start, n in _pranc_chunks(ctx.k, chunk):
+            v = random_basis_chunk(seed, c, n, (dim,), dtype=alpha.dtype, device=alpha.device)
+            out += alpha[start:start + n] @ v
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_theta: torch.Tensor):
+        parts = []
+        for c, _, n in _pranc_chunks(ctx.k, ctx.chunk):
+            v = random_basis_chunk(ctx.seed, c, n, (ctx.dim,), dtype=grad_theta.dtype, device=grad_theta.device)
+            parts.append(v @ grad_theta)
+        return torch.cat(parts), None, None, None
+
+
+def pranc_combine(alpha: torch.Tensor, seed: int, dim: int, chunk: int = 32) -> torch.Tensor:
+    """Σᵢ αᵢ vᵢ ∈ R^dim for α (k,), with vᵢ ~ N(0, I) drawn from ``seed`` (see module docstring)."""
+    return _PrancCombine.apply(alpha, seed, dim, chunk)
+
+
+class PRANCModel(nn.Module):
+    """Wraps ``net``: its parameters become θ₀ + Σᵢ αᵢ vᵢ, with θ₀ the (frozen) initial weights.
+
+    Only α (``num_bases`` numbers) is trained; the checkpoint is the seed, θ₀'s seed and α.
+    """
+
+    def __init__(self, net: nn.Module, num_bases: int, seed: int, chunk: int = 32):
+        super().__init__()
+        self.net, self.seed, self.chunk = net, seed, chunk
+        self.names = [n for n, _ in net.named_parameters()]
+        self.shapes = [p.shape for _, p in net.named_parameters()]
+        theta0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+        for p in net.parameters():
+            p.requires_grad_(False)
+        self.register_buffer("theta0", theta0, persistent=False)
+        self.alpha = nn.Parameter(torch.zeros(num_bases))
+
+    @property
+    def dim(self) -> int:
+        return self.theta0.numel()
+
+    def weights(self) -> dict[str, torch.Tensor]:
+        theta = self.theta0 + pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
+        out, offset = {}, 0
+        for name, shape in zip(self.names, self.shapes):
+            n = shape.numel()
+            out[name] = theta[offset:offset + n].view(shape)
+            offset += n
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functional_call(self.net, self.weights(), (x,))
