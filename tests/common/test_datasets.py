@@ -116,3 +116,34 @@ def test_synthetic_is_seeded():
     a, b = load_dataset("synthetic", "train", seed=3, n=32), load_dataset("synthetic", "train", seed=3, n=32)
     assert torch.equal(a.tensors[0], b.tensors[0])
     assert not torch.equal(a.tensors[0], load_dataset("synthetic", "train", seed=4, n=32).tensors[0])
+
+
+def test_select_subset_classes_n_and_image_size():
+    full = load_dataset("digits", "test")
+    sub = load_dataset("digits", "test", subset_classes=[3, 7])
+    y = full.tensors[1]
+    assert len(sub) == int(((y == 3) | (y == 7)).sum()) and set(sub.tensors[1].tolist()) == {3, 7}
+    few = load_dataset("digits", "test", subset_classes=[3, 7], n=10, seed=1)
+    assert len(few) == 10 and set(few.tensors[1].tolist()) <= {3, 7}
+    assert torch.equal(few.tensors[0], load_dataset("digits", "test", subset_classes=[3, 7], n=10, seed=1).tensors[0])
+    # every chosen image is one of the subset's images, unchanged
+    rows = sub.tensors[0].flatten(1)
+    assert all(any(torch.equal(r, s) for s in rows) for r in few.tensors[0].flatten(1))
+    big = load_dataset("digits", "train", n=5, image_size=48)
+    assert big.tensors[0].shape == (5, 3, 48, 48) and 0 <= big.tensors[0].min() and big.tensors[0].max() <= 1
+    with pytest.raises(ValueError, match="positive"):
+        load_dataset("digits", "train", n=0)
+
+
+def test_select_on_folder_dataset_uses_targets(tmp_path):
+    from PIL import Image
+
+    for wnid in ("n01", "n02", "n03"):
+        d = tmp_path / "imagenet" / "val" / wnid
+        d.mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((40, 40, 3), 10 * i, np.uint8)).save(d / f"{i}.JPEG")
+    ds = load_dataset("imagenet", "test", root=tmp_path, image_size=32, subset_classes=[0, 2], n=4, seed=0)
+    assert len(ds) == 4 and set(ds.targets) <= {0, 2}
+    x, y = ds[0]
+    assert x.shape == (3, 32, 32) and y in (0, 2)

@@ -6,7 +6,9 @@ and corruptions work in pixel space).
 from __future__ import annotations
 
 import hashlib
+import os
 import pickle
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -121,7 +123,9 @@ def digits_c(corruption: str, severity: int, *, cache_dir: Path, seed: int = 0, 
     else:
         xc = corrupt_batch(x, corruption, severity, seed)
         cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{np.random.randint(1 << 30)}.tmp.npy")
+        # unique temp name without touching numpy's global RNG (the trial's seeded stream must not shift);
+        # the atomic rename lets parallel trials race safely: identical content, last writer wins
+        tmp = cache.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex}.tmp.npy")
         np.save(tmp, xc)
         tmp.replace(cache)
     return TensorDataset(_to_tensor(xc), torch.from_numpy(y))
@@ -231,10 +235,58 @@ def _mnist(root: Path, split: str) -> TensorDataset:
     return TensorDataset(ds.data.float().div(255.0).unsqueeze(1), ds.targets.long())
 
 
+def select(ds: Dataset, *, n: int | None = None, subset_classes: Sequence[int] | None = None,
+           image_size: int | None = None, seed: int = 0) -> Dataset:
+    """Restrict ``ds`` to ``subset_classes`` (labels keep their original index, as TTS evaluates the full
+    classifier on a class subset), then to ``n`` samples (a seeded random choice, kept in data-set order),
+    and resize in-memory images to ``image_size`` (bilinear, antialiased). In-memory sets stay TensorDatasets."""
+    if hasattr(ds, "tensors"):
+        x, y = ds.tensors
+        keep = torch.arange(len(y))
+        if subset_classes is not None:
+            keep = keep[torch.isin(y, torch.as_tensor(list(subset_classes), dtype=y.dtype))]
+        if n is not None and n < len(keep):
+            g = torch.Generator().manual_seed(seed)
+            keep = keep[torch.randperm(len(keep), generator=g)[:n].sort().values]
+        x, y = x[keep], y[keep]
+        if image_size is not None and x.shape[-1] != image_size:
+            x = torch.nn.functional.interpolate(x, size=(image_size, image_size), mode="bilinear",
+                                                align_corners=False, antialias=True).clamp_(0, 1)
+        return TensorDataset(x, y)
+    # folder data sets carry `targets`; only exotic ones fall back to reading every sample
+    targets = list(ds.targets) if hasattr(ds, "targets") else [int(ds[i][1]) for i in range(len(ds))]
+    keep = list(range(len(targets)))
+    if subset_classes is not None:
+        wanted = {int(c) for c in subset_classes}
+        keep = [i for i in keep if int(targets[i]) in wanted]
+    if n is not None and n < len(keep):
+        g = torch.Generator().manual_seed(seed)
+        keep = sorted(keep[j] for j in torch.randperm(len(keep), generator=g)[:n].tolist())
+    sub = torch.utils.data.Subset(ds, keep)
+    sub.targets = [targets[i] for i in keep]  # type: ignore[attr-defined]  (class_subset_split reads it)
+    return sub
+
+
 def load_dataset(name: str, split: str = "train", *, root: str | Path | None = None, cache_dir: str | Path | None = None,
                  seed: int = 0, corruption: str | None = None, severity: int | None = None,
-                 n: int | None = None, image_size: int | None = None, class_list: str | Path | None = None) -> Dataset:
-    """One entry point for every data set the workloads use (see module docstring for the format)."""
+                 subset_classes: Sequence[int] | None = None, n: int | None = None, image_size: int | None = None,
+                 class_list: str | Path | None = None) -> Dataset:
+    """One entry point for every data set the workloads use (see module docstring for the format).
+
+    ``subset_classes``/``n``/``image_size`` are applied last by :func:`select` (ImageNet folders resize in
+    their own transform); ``n`` also sets the size of ``synthetic``."""
+    if n is not None and n <= 0:
+        raise ValueError(f"n must be a positive number of samples or None (all), got {n}")
+    ds = _load(name, split, root=root, cache_dir=cache_dir, seed=seed, corruption=corruption, severity=severity, n=n,
+               image_size=image_size, class_list=class_list)
+    needs_resize = image_size if name not in ("synthetic", "imagenet", "imagenet100", "imagenetc") else None
+    if subset_classes is None and n is None and needs_resize is None:
+        return ds
+    return select(ds, n=n, subset_classes=subset_classes, image_size=needs_resize, seed=seed)
+
+
+def _load(name: str, split: str, *, root, cache_dir, seed: int, corruption, severity, n, image_size,
+          class_list) -> Dataset:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     rootp = Path(root) if root is not None else Path("data")
