@@ -36,10 +36,26 @@ class Normalized(nn.Sequential):
         self.net = net
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.normalize(x)
-        if hasattr(self.net, "forward_features"):
-            return self.net.forward_features(x)
-        raise AttributeError(f"{type(self.net).__name__} has no forward_features")
+        """Pooled penultimate features (B, D): exactly the input of the final linear layer, for every
+        builder (kNN/linear-probe evaluation and feature banks need one vector per image)."""
+        return penultimate_features(self.net, self.normalize(x))
+
+
+def penultimate_features(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The vector the classifier head of ``net`` is applied to (already normalised input ``x``)."""
+    import torchvision.models as tvm
+
+    if hasattr(net, "forward_head"):  # timm: tokens -> pooled CLS/mean token, fc_norm, before the head
+        return net.forward_head(net.forward_features(x), pre_logits=True)
+    if hasattr(net, "forward_features"):  # the CIFAR/small builders of this module pool already
+        return net.forward_features(x)
+    if isinstance(net, tvm.ResNet):
+        x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+        x = net.layer4(net.layer3(net.layer2(net.layer1(x))))
+        return torch.flatten(net.avgpool(x), 1)
+    if isinstance(net, tvm.MobileNetV2):
+        return torch.flatten(F.adaptive_avg_pool2d(net.features(x), 1), 1)
+    raise TypeError(f"no penultimate-feature rule for {type(net).__name__}; build it with build_model")
 
 
 # ---------------------------------------------------------------------------------------------
