@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from workloads.nola.bases import combine, random_bases
+from workloads.nola.quantize import quantize_ste, quantize_uniform
 
 
 def nola_delta(alpha: torch.Tensor, beta: torch.Tensor, bases_a: torch.Tensor, bases_b: torch.Tensor,
@@ -62,9 +63,19 @@ class NOLADelta(nn.Module):
         bound = 1.0 / math.sqrt(bank.k)
         self.alpha = nn.Parameter(torch.empty(bank.k).uniform_(-bound, bound))
         self.beta = nn.Parameter(torch.zeros(bank.l))
+        self.qat_bits: int | None = None  # set for quantization-aware training (Table 3.13)
 
     def forward(self) -> torch.Tensor:
-        return nola_delta(self.alpha, self.beta, self.bank.a, self.bank.b, self.scale)
+        alpha, beta = self.alpha, self.beta
+        if self.qat_bits is not None:
+            alpha, beta = quantize_ste(alpha, self.qat_bits), quantize_ste(beta, self.qat_bits)
+        return nola_delta(alpha, beta, self.bank.a, self.bank.b, self.scale)
+
+    @torch.no_grad()
+    def quantize_(self, bits: int) -> None:
+        """Post-training quantization of α and β in place (Table 3.13, PTQ rows)."""
+        self.alpha.copy_(quantize_uniform(self.alpha, bits))
+        self.beta.copy_(quantize_uniform(self.beta, bits))
 
     def num_params(self) -> int:
         return self.alpha.numel() + self.beta.numel()

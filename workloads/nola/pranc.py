@@ -46,6 +46,12 @@ def pranc_combine(alpha: torch.Tensor, seed: int, dim: int, chunk: int = 32) -> 
     return _PrancCombine.apply(alpha, seed, dim, chunk)
 
 
+def _init_std(p: torch.Tensor) -> float:
+    """Spread of a freshly initialised tensor; constant-initialised ones (BN γ/β) get 1/√numel."""
+    std = float(p.detach().std()) if p.numel() > 1 else 0.0
+    return std if std > 0 else 1.0 / p.numel() ** 0.5
+
+
 class PRANCModel(nn.Module):
     """Wraps ``net``: its parameters become θ₀ + Σᵢ αᵢ vᵢ, with θ₀ the (frozen) initial weights.
 
@@ -61,6 +67,10 @@ class PRANCModel(nn.Module):
         for p in net.parameters():
             p.requires_grad_(False)
         self.register_buffer("theta0", theta0, persistent=False)
+        # Each basis vector is scaled like a fresh initialisation of the network (per-tensor std), as
+        # PRANC's bases are random networks; unit-variance vectors would swamp 1/√fan_in weights.
+        scales = [torch.full((p.numel(),), _init_std(p)) for p in net.parameters()]
+        self.register_buffer("basis_scale", torch.cat(scales), persistent=False)
         self.alpha = nn.Parameter(torch.zeros(num_bases))
 
     @property
@@ -68,7 +78,7 @@ class PRANCModel(nn.Module):
         return self.theta0.numel()
 
     def weights(self) -> dict[str, torch.Tensor]:
-        theta = self.theta0 + pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
+        theta = self.theta0 + self.basis_scale * pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
         out, offset = {}, 0
         for name, shape in zip(self.names, self.shapes):
             n = shape.numel()

@@ -1,0 +1,35 @@
+"""Configuration of the ``nola`` workload (dissertation Sec. 3.2, App. B.10)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+
+@dataclass
+class NolaConfig:
+    experiment: Literal["fewshot", "scratch", "subspace"] = "fewshot"  # Tables 3.15/3.16 | 3.5/B.10 | Fig. 3.7
+    method: Literal["linear", "full", "lora", "nola", "pranc"] = "nola"  # what is trained
+    dataset: str = "auto"            # auto: synthetic (smoke), digits (mini), cifar10 / mnist (paper)
+    target_corruption: str = "gaussian_noise"  # few-shot target task at mini: digits-c with this corruption
+    target_severity: int = 3         # its severity (1..5)
+    arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch); or resnet20, vit_base_patch16_224
+    checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone
+    target: Literal["mlp", "qv", "qkv", "conv", "linear"] = "mlp"  # which layers the adapter goes into
+    rank: int = 4                    # LoRA rank / NOLA basis rank r
+    k: int = 1000                    # NOLA bases for A
+    l: int = 1000                    # NOLA bases for B
+    lora_alpha: float = 1.0          # c of the c/r scaling
+    shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
+    pranc_bases: int = 2000          # PRANC coefficients (whole-network random basis)
+    shots: int = 10                  # training images per class (few-shot); 0 = the whole training split
+    sample: int = 0                  # which sampled few-shot training set (the paper averages 4)
+    steps: int = 300                 # optimisation steps
+    batch_size: int = 32             # images per step
+    lr: float = 0.01                 # AdamW learning rate of the trained parameters
+    head_lr: float = 0.01            # learning rate of the classifier head (few-shot)
+    quant_mode: Literal["none", "ptq", "qat"] = "none"  # coefficient quantization (Table 3.13)
+    quant_bits: int = 8              # bits of the quantized coefficients (2..8)
+    source_epochs: int = 20          # epochs of the source ViT trained here (mini/smoke)
+    subspace_d: int = 8              # Fig. 3.7: ΔW is d×d
+    subspace_n: int = 16             # Fig. 3.7: PRANC bases; NOLA uses k = l = n/2 (same coefficient count)
+    subspace_rank: int = 1           # Fig. 3.7: rank of NOLA's bases

@@ -1,0 +1,211 @@
+"""The ``nola`` workload: few-shot ViT adaptation, training from scratch, and Fig. 3.7 subspace coverage."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from orchestrator.context import Context
+from orchestrator.registry import ConfigError, register
+from workloads.nola.adapted import AdaptedLayer
+from workloads.nola.config import NolaConfig
+from workloads.nola.fewshot import sample_few_shot
+from workloads.nola.inject import AdapterSpec, inject_adapters, trainable_count
+from workloads.nola.loop import accuracy, fit
+from workloads.nola.nola import NOLADelta
+from workloads.nola.param_counts import checkpoint_bytes
+from workloads.nola.pranc import PRANCModel
+from workloads.nola.subspace import covariance_rank, nola_samples, pranc_samples
+
+
+def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
+    loader = torch.utils.data.DataLoader(ds, batch_size=len(ds))
+    x, y = next(iter(loader))
+    return x.float(), y.long()
+
+
+def _check(cfg: NolaConfig) -> None:
+    if cfg.quant_mode != "none" and cfg.method != "nola":
+        raise ConfigError(f"quant_mode={cfg.quant_mode!r} quantizes NOLA coefficients, but method={cfg.method!r}; "
+                          "set method: nola or quant_mode: none.")
+    if cfg.quant_mode != "none" and not 2 <= cfg.quant_bits <= 8:
+        raise ConfigError(f"quant_bits={cfg.quant_bits} is outside the paper's 2..8 bits (Table 3.13); pick 2-8.")
+    if cfg.method == "pranc" and cfg.experiment != "scratch":
+        raise ConfigError("method=pranc reparameterises a whole network and is a from-scratch baseline; "
+                          "use experiment: scratch (or method: nola/lora for few-shot).")
+    if cfg.experiment == "fewshot" and cfg.target in ("conv", "linear"):
+        raise ConfigError(f"few-shot adapts a ViT, target={cfg.target!r} is for CNN/MLP; use mlp, qv or qkv.")
+
+
+def _adapter_spec(cfg: NolaConfig, seed: int) -> AdapterSpec:
+    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=cfg.k, l=cfg.l, alpha=cfg.lora_alpha,
+                       shared_basis=cfg.shared_basis, seed=seed)
+
+
+def _nola_deltas(model: nn.Module) -> list[NOLADelta]:
+    return [m for m in model.modules() if isinstance(m, NOLADelta)]
+
+
+def _adapter_numbers(model: nn.Module) -> int:
+    return sum(m.num_params() for m in model.modules() if isinstance(m, AdaptedLayer))
+
+
+def _summarise_adapter(cfg: NolaConfig, model: nn.Module, summary: dict) -> None:
+    n = _adapter_numbers(model)
+    bits = cfg.quant_bits if cfg.quant_mode != "none" else 32
+    summary["adapter_params"] = float(n)
+    summary["checkpoint_bytes"] = float(checkpoint_bytes(n, bits) if cfg.method == "nola" else 4 * n)
+
+
+def _fewshot_data(cfg: NolaConfig, ctx: Context):
+    if ctx.scale == "smoke" or cfg.dataset == "synthetic":
+        # Same images, new labels: a re-labelled task the source features still describe.
+        from workloads.common.datasets import load_dataset
+
+        x, y = _tensors(load_dataset("synthetic", "test", n=200))
+        return x, (3 * y + 1) % 10, "synthetic"
+    from workloads.common.datasets import load_dataset
+
+    if cfg.dataset in ("auto", "digits"):
+        ds = load_dataset("digits-c", "test", cache_dir=ctx.cache_dir, corruption=cfg.target_corruption,
+                          severity=cfg.target_severity)
+        x, y = _tensors(ds)
+        return x, y, "digits"
+    x, y = _tensors(load_dataset(cfg.dataset, "train", root=ctx.data_root))
+    return x, y, cfg.dataset
+
+
+def _source_vit(cfg: NolaConfig, ctx: Context, source: str) -> nn.Module:
+    from workloads.common.source_model import get_source_model
+
+    arch = "small_vit" if cfg.arch == "auto" else cfg.arch
+    if ctx.scale == "paper" and not cfg.checkpoint:
+        raise ConfigError(f"paper-scale few-shot adapts a pre-trained {arch}; set `checkpoint:` to a local timm "
+                          "state dict (e.g. ViT-B/16 ImageNet-21k weights saved with torch.save(model.state_dict())).")
+    if not cfg.checkpoint and not 1 <= cfg.source_epochs:
+        raise ConfigError("source_epochs must be >= 1 to pre-train the source ViT here.")
+    n_train = 256 if source == "synthetic" else None
+    return get_source_model(arch, source, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
+                            epochs=cfg.source_epochs, lr=1e-3, optimizer="adamw", weight_decay=0.05,
+                            augment=False, checkpoint=cfg.checkpoint or None, n_train=n_train)
+
+
+def _head_name(model: nn.Module) -> str:
+    names = [n for n, _ in model.named_modules() if n.endswith("head") and n]
+    if not names:
+        raise ConfigError(f"{type(model).__name__} has no module named '*head'; few-shot needs a timm ViT.")
+    return names[-1]
+
+
+def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
+    """Tables 3.15/3.16: few-shot classification with a new head plus Linear / Full-FT / LoRA / NOLA."""
+    x, y, source = _fewshot_data(cfg, ctx)
+    train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
+        torch.arange(len(y)), torch.arange(len(y)))
+    model = _source_vit(cfg, ctx, source).cpu()
+    head = model.get_submodule(_head_name(model))
+    # The target task's head is fresh (new label space) and always trained, as in the paper.
+    torch.nn.init.trunc_normal_(head.weight, std=0.02)
+    torch.nn.init.zeros_(head.bias)
+    if cfg.method == "full":
+        for p in model.parameters():
+            p.requires_grad_(True)
+    elif cfg.method == "linear":
+        for p in model.parameters():
+            p.requires_grad_(False)
+        head.requires_grad_(True)
+    else:
+        inject_adapters(model, "vit", cfg.target, _adapter_spec(cfg, ctx.seed), train_also=(_head_name(model),))
+    model.to(ctx.device)
+    for d in _nola_deltas(model):
+        d.qat_bits = cfg.quant_bits if cfg.quant_mode == "qat" else None
+    head_params = list(head.parameters())
+    others = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
+    groups = [{"params": head_params, "lr": cfg.head_lr}] + ([{"params": others, "lr": cfg.lr}] if others else [])
+    xtr, ytr = x[train_idx].to(ctx.device), y[train_idx].to(ctx.device)
+    t0 = time.perf_counter()
+    final_loss = fit(model, xtr, ytr, param_groups=groups, steps=cfg.steps, batch_size=cfg.batch_size, seed=ctx.seed,
+                     report=lambda s, loss: ctx.report(s, loss=loss))
+    seconds = time.perf_counter() - t0
+    summary = {"train_loss": final_loss, "train_seconds": seconds,
+               "trainable_params": float(trainable_count(model) - sum(p.numel() for p in head_params))}
+    if cfg.quant_mode == "ptq":
+        for d in _nola_deltas(model):
+            d.quantize_(cfg.quant_bits)
+    for d in _nola_deltas(model):
+        if cfg.quant_mode == "qat":
+            d.quantize_(cfg.quant_bits)  # store the codes training already saw
+        d.qat_bits = None
+    from workloads.nola.inject import merge_all
+
+    merge_all(model)
+    summary["accuracy"] = accuracy(model, x[test_idx].to(ctx.device), y[test_idx].to(ctx.device))
+    if cfg.method in ("lora", "nola"):
+        _summarise_adapter(cfg, model, summary)
+    ctx.summary(**summary)
+
+
+def _scratch_model(cfg: NolaConfig, in_shape: tuple[int, ...], num_classes: int) -> tuple[nn.Module, str, str]:
+    arch = "mlp" if cfg.arch == "auto" else cfg.arch
+    if arch == "mlp":
+        # Paper: 784-256-10 on MNIST; here the input is the flattened single-channel image.
+        d = in_shape[-1] * in_shape[-2]
+        return nn.Sequential(nn.Flatten(), nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, num_classes)), "mlp", "linear"
+    if arch == "resnet20":
+        from workloads.common.models import build_model
+
+        return build_model("resnet20", num_classes, image_size=in_shape[-1], in_chans=in_shape[0]), "cnn", "conv"
+    raise ConfigError(f"from-scratch arch must be 'mlp' or 'resnet20' (Sec. 3.2.3), got {arch!r}.")
+
+
+def run_scratch(cfg: NolaConfig, ctx: Context) -> None:
+    """Training from scratch (Sec. 3.2.3, Table B.10): PRANC vs LoRA vs NOLA on frozen random weights."""
+    from workloads.common.datasets import load_dataset
+
+    name = {"auto": "synthetic" if ctx.scale == "smoke" else "digits"}.get(cfg.dataset, cfg.dataset)
+    kw = {"n": 256} if name == "synthetic" else {"root": ctx.data_root}
+    xtr, ytr = _tensors(load_dataset(name, "train", **kw))
+    xte, yte = _tensors(load_dataset(name, "test", **kw))
+    arch = "mlp" if cfg.arch == "auto" else cfg.arch
+    if arch == "mlp" and xtr.shape[1] == 3:
+        xtr, xte = xtr.mean(1, keepdim=True), xte.mean(1, keepdim=True)
+    num_classes = int(ytr.max()) + 1
+    model, family, target = _scratch_model(cfg, tuple(xtr.shape[1:]), num_classes)
+    if cfg.method == "pranc":
+        model = PRANCModel(model, cfg.pranc_bases, seed=ctx.seed)
+        n_coeff = cfg.pranc_bases
+    elif cfg.method in ("lora", "nola"):
+        inject_adapters(model, family, target, _adapter_spec(cfg, ctx.seed))
+        n_coeff = _adapter_numbers(model)
+    elif cfg.method == "full":
+        n_coeff = trainable_count(model)
+    else:
+        raise ConfigError("from scratch trains method pranc, lora, nola or full; 'linear' has no frozen features here.")
+    model.to(ctx.device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    t0 = time.perf_counter()
+    loss = fit(model, xtr.to(ctx.device), ytr.to(ctx.device), param_groups=[{"params": params, "lr": cfg.lr}],
+               steps=cfg.steps, batch_size=cfg.batch_size, seed=ctx.seed, report=lambda s, l: ctx.report(s, loss=l))
+    ctx.summary(train_loss=loss, train_seconds=time.perf_counter() - t0, trainable_params=float(n_coeff),
+                accuracy=accuracy(model, xte.to(ctx.device), yte.to(ctx.device)),
+                checkpoint_bytes=float(checkpoint_bytes(n_coeff)))
+
+
+def run_subspace(cfg: NolaConfig, ctx: Context) -> None:
+    """Fig. 3.7: rank of the covariance of sampled ΔW, PRANC (n bases) vs NOLA (k = l = n/2), exact."""
+    d, n = cfg.subspace_d, cfg.subspace_n
+    if n < 2 or n % 2:
+        raise ConfigError(f"subspace_n={n} must be an even number >= 2 so NOLA can use k = l = n/2.")
+    k = n // 2
+    samples = max(d * d, k * k, n) + 8  # more samples than the largest possible rank, so the rank is exact
+    pr = covariance_rank(pranc_samples(d, n, samples, seed=ctx.seed))
+    nr = covariance_rank(nola_samples(d, k, k, cfg.subspace_rank, samples, seed=ctx.seed))
+    ctx.summary(pranc_rank=float(pr), nola_rank=float(nr), max_rank=float(d * d), coefficients=float(n))
+
+
+@register("nola", config=NolaConfig)
+def run(cfg: NolaConfig, ctx: Context) -> None:
+    _check(cfg)
+    {"fewshot": run_fewshot, "scratch": run_scratch, "subspace": run_subspace}[cfg.experiment](cfg, ctx)
