@@ -147,3 +147,18 @@ def test_select_on_folder_dataset_uses_targets(tmp_path):
     assert len(ds) == 4 and set(ds.targets) <= {0, 2}
     x, y = ds[0]
     assert x.shape == (3, 32, 32) and y in (0, 2)
+
+
+def test_pixel_corruptions_native_spatial_ones_upsampled():
+    from workloads.common.corruptions import UPSAMPLED, _corrupt_fn, corrupt_image
+
+    img = _digits_arrays("test")[0][5]
+    package = _corrupt_fn()
+    for name in ("gaussian_noise", "glass_blur", "jpeg_compression"):
+        # native size: identical to calling the package directly with the same global seed
+        np.random.seed(11)
+        direct = np.uint8(np.clip(package(img, corruption_name=name, severity=5), 0, 255))
+        assert np.array_equal(corrupt_image(img, name, 5, seed=11), direct), name
+    assert "zoom_blur" in UPSAMPLED and "gaussian_noise" not in UPSAMPLED
+    out = corrupt_image(img, "zoom_blur", 5, seed=0)
+    assert out.shape == img.shape and out.dtype == np.uint8

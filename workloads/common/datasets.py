@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import Dataset, TensorDataset
 
 from workloads.common.corruptions import CORRUPTIONS, corrupt_batch
+from workloads.common.corruptions import VERSION as CORRUPTION_VERSION
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -117,7 +118,7 @@ def digits(split: str = "train") -> TensorDataset:
 def digits_c(corruption: str, severity: int, *, cache_dir: Path, seed: int = 0, split: str = "test") -> TensorDataset:
     """digits with one ImageNet-C corruption, deterministic per seed, cached under ``cache_dir``."""
     x, y = _digits_arrays(split)
-    cache = Path(cache_dir) / "digits-c" / f"{split}-{corruption}-{severity}-seed{seed}.npy"
+    cache = Path(cache_dir) / "digits-c" / f"{split}-{corruption}-{severity}-seed{seed}-v{CORRUPTION_VERSION}.npy"
     if cache.is_file():
         xc = np.load(cache)
     else:
