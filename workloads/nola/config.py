@@ -18,6 +18,7 @@ class NolaConfig:
     rank: int = 4                    # LoRA rank / NOLA basis rank r
     k: int = 1000                    # NOLA bases for A
     l: int = 1000                    # NOLA bases for B
+    basis_size: int = 0              # >0 sets k = l = basis_size (the paper's k = l sweeps); 0 keeps k and l
     lora_alpha: float = 1.0          # c of the c/r scaling
     shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
     pranc_bases: int = 2000          # PRANC coefficients (whole-network random basis)

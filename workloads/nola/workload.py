@@ -40,7 +40,8 @@ def _check(cfg: NolaConfig) -> None:
 
 
 def _adapter_spec(cfg: NolaConfig, seed: int) -> AdapterSpec:
-    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=cfg.k, l=cfg.l, alpha=cfg.lora_alpha,
+    k, l = (cfg.basis_size, cfg.basis_size) if cfg.basis_size > 0 else (cfg.k, cfg.l)
+    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=k, l=l, alpha=cfg.lora_alpha,
                        shared_basis=cfg.shared_basis, seed=seed)
 
 
