@@ -44,9 +44,18 @@ def test_train_classifier_learns_synthetic():
 
 
 def _worker(cache_dir, out_q):
-    from workloads.common.source_model import get_source_model
+    import workloads.common.source_model as sm
 
     torch.set_num_threads(1)
+    real_train = sm.train_classifier
+
+    def counted_train(*args, **kw):  # append one line per actual training run
+        with open(os.path.join(cache_dir, "trainings.log"), "a") as fh:
+            fh.write(f"{os.getpid()}\n")
+        return real_train(*args, **kw)
+
+    sm.train_classifier = counted_train
+    get_source_model = sm.get_source_model
     m = get_source_model("small_cnn", "synthetic", cache_dir=cache_dir, epochs=1, n_train=64, width=8)
     out_q.put(sum(float(p.sum()) for p in m.parameters()))
 
@@ -64,3 +73,22 @@ def test_source_model_trained_once_by_parallel_processes(tmp_path):
     weights = list((tmp_path / "source_models").glob("*.pt"))
     assert len(weights) == 1 and len(list((tmp_path / "source_models").glob("*.json"))) == 1
     assert sums[0] == pytest.approx(sums[1])
+    assert len((tmp_path / "trainings.log").read_text().split()) == 1  # the second process loaded the cache
+
+
+def test_source_model_options_and_clean_source(tmp_path):
+    from workloads.common.source_model import get_source_model
+
+    with pytest.raises(ValueError, match="optimizer"):
+        get_source_model("small_cnn", "synthetic", cache_dir=tmp_path, optimizer="lbfgs")
+    with pytest.raises(ValueError, match="epochs"):
+        get_source_model("small_cnn", "synthetic", cache_dir=tmp_path, epochs=0)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        get_source_model("small_cnn", "digits-c", cache_dir=tmp_path, checkpoint=tmp_path / "missing.pt")
+    # a checkpoint for the corrupted stream's model is loaded into the clean data set's architecture
+    src = build_model("small_cnn", 10, width=8)
+    torch.save({"state_dict": src.net.state_dict()}, tmp_path / "src.pt")
+    m = get_source_model("small_cnn", "digits-c", cache_dir=tmp_path, checkpoint=tmp_path / "src.pt", width=8)
+    x = torch.rand(2, 3, 32, 32)
+    assert not m.training
+    assert torch.allclose(m.net(x), src.net.eval()(x))

@@ -14,6 +14,9 @@ from workloads.common.models import build_model, load_checkpoint
 from workloads.common.training import evaluate, train_classifier
 
 
+CLEAN_SOURCE = {"digits-c": "digits", "cifar10c": "cifar10", "cifar100c": "cifar100", "imagenetc": "imagenet"}
+
+
 def source_model_key(**config) -> str:
     blob = json.dumps(config, sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
@@ -30,6 +33,13 @@ def get_source_model(arch: str, dataset: str, *, num_classes: int | None = None,
     trained on ``load_dataset(dataset, "train")`` and cached under ``cache_dir/source_models/<hash>.pt``;
     a file lock makes parallel trials asking for the same model train it once and share it.
     """
+    # a test-time stream's source model is trained on the clean training set of that stream
+    dataset = CLEAN_SOURCE.get(dataset, dataset)
+    if optimizer not in ("sgd", "adamw"):
+        raise ValueError(f"source-model optimizer must be 'sgd' or 'adamw', got {optimizer!r}")
+    if checkpoint is None and epochs < 1:
+        raise ValueError(f"a source model without a checkpoint is trained here and needs epochs >= 1, got {epochs}; "
+                         f"pass checkpoint=<path> to load trained weights instead")
     info = dataset_info(dataset)
     num_classes = num_classes or info.num_classes
     model = build_model(arch, num_classes, image_size=info.image_size, in_chans=info.channels,
