@@ -50,3 +50,35 @@ def test_flops_vit_block_analytic():
     block = Block(d, heads, mlp_ratio=4.0, qkv_bias=True)
     measured = count_flops(block, torch.zeros(1, n, d))
     assert measured == vit_block_flops(n, d, 4.0, heads)
+
+
+def test_dense_vit_flops_equal_analytic_sum():
+    from workloads.common.flops import gflops_per_image
+    from workloads.common.models import build_model
+
+    d, depth, classes, patch = 64, 2, 10, 4
+    model = build_model("small_vit", classes, embed_dim=d, depth=depth, num_heads=2, patch_size=patch)
+    tokens = (32 // patch) ** 2 + 1  # patches + CLS
+    patch_embed = 2 * (3 * patch * patch) * d * (32 // patch) ** 2
+    head = 2 * d * classes
+    expected = patch_embed + depth * vit_block_flops(tokens, d, 4.0) + head
+    assert count_flops(model, torch.zeros(1, 3, 32, 32)) == expected
+    assert gflops_per_image(model, (3, 32, 32)) == expected / 2 / 1e9  # MACs, as the papers' tables
+
+
+def test_vit_block_flops_by_hand_with_pruned_heads():
+    # N=2 tokens, D=4, MLP hidden 8, attention width Da=2: MACs = 3*2*4*2 + 2*2*2*2 + 2*2*4 + 2*2*4*8 = 48+16+16+128
+    assert vit_block_flops(2, 4, mlp_ratio=2.0, attn_dim=2) == 2 * 208
+
+
+def test_weighted_knn_vote_by_hand():
+    from workloads.common.knn import knn_classify
+
+    # query [1, 0]; neighbours: class 0 at cos 1.0, class 1 at cos 0.8 (twice): unweighted 3-NN votes 1,
+    # weighted with tau=0.1: exp(10) = 22026 > 2 exp(8) = 5962, so class 0
+    bank = torch.tensor([[1.0, 0.0], [0.8, 0.6], [0.8, -0.6], [-1.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 0])
+    q = torch.tensor([[1.0, 0.0]])
+    assert knn_classify(bank, labels, q, k=3, num_classes=2, weighted=False).item() == 1
+    assert knn_classify(bank, labels, q, k=3, num_classes=2, temperature=0.1).item() == 0
+    assert knn_classify(bank, labels, q, k=3, num_classes=2, temperature=10.0).item() == 1
