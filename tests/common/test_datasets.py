@@ -162,3 +162,22 @@ def test_pixel_corruptions_native_spatial_ones_upsampled():
     assert "zoom_blur" in UPSAMPLED and "gaussian_noise" not in UPSAMPLED
     out = corrupt_image(img, "zoom_blur", 5, seed=0)
     assert out.shape == img.shape and out.dtype == np.uint8
+
+
+def test_corrupt_or_incomplete_files_are_clear_errors(tmp_path):
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    (base / "test_batch").write_bytes(b"garbage")
+    with pytest.raises(DatasetMissingError, match="corrupt"):
+        load_dataset("cifar10", "test", root=tmp_path)
+    with pytest.raises(DatasetMissingError, match="data_batch_1"):
+        load_dataset("cifar10", "train", root=tmp_path)
+    c = tmp_path / "CIFAR-10-C"
+    c.mkdir()
+    np.save(c / "fog.npy", np.zeros((7, 32, 32, 3), np.uint8))
+    np.save(c / "labels.npy", np.zeros(7, np.int64))
+    with pytest.raises(DatasetMissingError, match="severities 1-5 stacked"):
+        load_dataset("cifar10c", "test", root=tmp_path, corruption="fog", severity=1)
+    (c / "fog.npy").write_bytes(b"\x93NUMPY broken")
+    with pytest.raises(DatasetMissingError, match="corrupt"):
+        load_dataset("cifar10c", "test", root=tmp_path, corruption="fog", severity=1)

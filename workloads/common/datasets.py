@@ -146,8 +146,15 @@ def _cifar(name: str, root: Path, split: str) -> TensorDataset:
         else (["train"] if split == "train" else ["test"])
     xs, ys = [], []
     for f in files:
-        with open(base / f, "rb") as fh:
-            entry = pickle.load(fh, encoding="latin1")
+        if not (base / f).is_file():
+            raise _missing(name, base / f, f"{base}/{{{', '.join(files)}}}", "The extracted archive is incomplete; "
+                           "extract the CIFAR python tarball again.")
+        try:
+            with open(base / f, "rb") as fh:
+                entry = pickle.load(fh, encoding="latin1")
+        except (pickle.UnpicklingError, EOFError, ValueError) as exc:
+            raise DatasetMissingError(f"{base / f} is not a readable CIFAR python batch ({type(exc).__name__}: "
+                                      f"{exc}); the download is corrupt: extract the CIFAR python tarball again.") from None
         xs.append(np.asarray(entry["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         ys.extend(entry["labels"] if "labels" in entry else entry["fine_labels"])
     x = torch.from_numpy(np.concatenate(xs)).float().div_(255.0)
@@ -160,8 +167,15 @@ def _cifar_c(name: str, root: Path, corruption: str, severity: int, n: int | Non
     if not f.is_file() or not (folder / "labels.npy").is_file():
         raise _missing(name, f, f"{folder}/<corruption>.npy (50000x32x32x3 uint8: severities 1-5 stacked, "
                        f"10,000 each) and {folder}/labels.npy", "Get CIFAR-10-C/CIFAR-100-C from Hendrycks' release (Zenodo).")
-    arr = np.load(f, mmap_mode="r")
-    labels = np.load(folder / "labels.npy")
+    try:
+        arr = np.load(f, mmap_mode="r")
+        labels = np.load(folder / "labels.npy")
+    except (ValueError, OSError) as exc:
+        raise DatasetMissingError(f"{f} or {folder / 'labels.npy'} cannot be read as a .npy array ({exc}); the file is "
+                                  f"corrupt or truncated: download {name} again.") from None
+    if arr.ndim != 4 or arr.shape[1:] != (32, 32, 3) or len(arr) % 5 or len(labels) != len(arr):
+        raise DatasetMissingError(f"{f} has shape {arr.shape} with {len(labels)} labels; expected (5*N, 32, 32, 3) uint8 "
+                                  f"(severities 1-5 stacked) and as many labels: the file is not a {name} array.")
     per = len(arr) // 5
     lo, hi = (severity - 1) * per, (severity - 1) * per + (n or per)
     x = torch.from_numpy(np.array(arr[lo:hi])).float().div_(255.0).permute(0, 3, 1, 2)
