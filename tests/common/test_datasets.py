@@ -181,3 +181,25 @@ def test_corrupt_or_incomplete_files_are_clear_errors(tmp_path):
     (c / "fog.npy").write_bytes(b"\x93NUMPY broken")
     with pytest.raises(DatasetMissingError, match="corrupt"):
         load_dataset("cifar10c", "test", root=tmp_path, corruption="fog", severity=1)
+
+
+def _write_idx(path, arr: np.ndarray):
+    # IDX format: 2 zero bytes, type 0x08 (ubyte), ndim, big-endian int32 dims, raw bytes
+    header = bytes([0, 0, 0x08, arr.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+    path.write_bytes(header + arr.astype(np.uint8).tobytes())
+
+
+def test_mnist_idx_files(tmp_path):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    imgs = {p: rng.integers(0, 256, (n, 28, 28)) for p, n in (("train", 5), ("t10k", 3))}
+    labels = {"train": np.array([5, 0, 4, 1, 9]), "t10k": np.array([7, 2, 1])}
+    for p in ("train", "t10k"):
+        _write_idx(raw / f"{p}-images-idx3-ubyte", imgs[p])
+        _write_idx(raw / f"{p}-labels-idx1-ubyte", labels[p])
+    test = load_dataset("mnist", "test", root=tmp_path)
+    x, y = test[1]
+    assert len(test) == 3 and x.shape == (1, 28, 28) and int(y) == 2
+    assert torch.allclose(x[0], torch.from_numpy(imgs["t10k"][1]).float() / 255)
+    assert [int(load_dataset("mnist", "train", root=tmp_path)[i][1]) for i in range(5)] == [5, 0, 4, 1, 9]
