@@ -79,6 +79,9 @@ class AViT(EfficientViT):
             h = halting.halting_score(x[..., 0], self.gate_scale, self.gate_center)
             if i == depth - 1:
                 h = torch.ones_like(h)
+            else:
+                # the classifier reads CLS, so it runs every layer (otherwise the ponder loss can halt it first)
+                h = torch.cat([torch.zeros_like(h[:, :1]), h[:, 1:]], dim=1)
             h = h * running
             hs.append(h)
             outs.append(x)
