@@ -174,3 +174,18 @@ def test_per_image_flops_charges_only_executed_blocks():
     got = per_image_flops(tokens, shape, torch.tensor([[2, 1]]), torch.tensor([[1.0, 0.0]]))
     want = vit_block_flops(65, 16) + 2 * 64 * 48 * 16 + 2 * 16 * 5
     assert got.item() == want
+
+
+def test_avit_model_drops_exactly_the_tokens_its_halting_scores_say():
+    dense = _tiny_dense()
+    with torch.no_grad():  # make dim 0 of the tokens large for some tokens so that they halt early
+        dense.net.pos_embed[0, 1:20, 0] += 2.0
+    model = AViT(dense, eps=0.01, gate_scale=10.0, gate_center=5.0).eval()
+    with torch.no_grad():
+        model(torch.rand(2, 3, 32, 32))
+    t = model.last
+    assert torch.equal(t.tokens, halting.tokens_per_layer(t.halting, 0.01))
+    assert t.tokens[:, -1].min() < 65 and torch.all(t.tokens[:, 0] == 65)  # something halted, nothing before layer 1
+    assert torch.all(t.token_masks[:, :, 0])  # CLS runs every layer
+    expected = per_image_flops(t.tokens, model.shape)
+    assert torch.equal(model.flops(), expected) and torch.all(expected < dense_flops(model.shape))

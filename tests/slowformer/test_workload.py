@@ -81,3 +81,10 @@ def test_sweeps_load_at_every_scale(path, scale):
     if scale == "smoke":
         assert all(t.params["dataset"] == "synthetic" and t.params["attack_steps"] <= 5 for t in trials)
         assert len(trials) <= 4
+
+
+def test_defense_grows_a_patch_pool_every_fifth_of_an_epoch(tmp_path):
+    # 96 samples / batch 32 = 3 iterations; a new patch every round(0.2·3)=1 iteration → 3 pool patches
+    s = _run(tmp_path, defense=True, defense_patch_steps=1).summaries
+    assert s["defense_pool_size"] == 3.0
+    assert "attack_success" in s or s["gflops_clean"] == s["gflops_dense"]

@@ -47,7 +47,6 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_s
     every = max(1, int(round(pool_every * len(loader))))
     pool: list[Adversary] = []
     rng = random.Random(seed)
-    step = 0
     for epoch in range(epochs):
         for i, (x, y) in enumerate(loader):
             if defense is not None and i % every == 0:
@@ -63,7 +62,6 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_s
             loss.backward()
             opt.step()
             sched.step()
-            step += 1
         if progress:
             progress(epoch + 1, epochs)
     model.eval()

@@ -20,11 +20,10 @@ def halting_layers(h: torch.Tensor, eps: float = 0.01) -> torch.Tensor:
 
     The last layer halts every token that is still running (A-ViT forces h^L = 1), so N_k ≤ L.
     Returns int64 of shape (B, K)."""
-    num_layers = h.shape[0]
     crossed = torch.cumsum(h, dim=0) >= 1.0 - eps
     crossed[-1] = True
-    # argmax of a bool tensor returns the first True
-    return crossed.to(torch.int8).argmax(dim=0).long() + 1 if num_layers else torch.zeros(h.shape[1:], dtype=torch.long)
+    # argmax returns the first maximal index, i.e. the first layer at which the threshold is crossed
+    return crossed.to(torch.int8).argmax(dim=0).long() + 1
 
 
 def active_masks(h: torch.Tensor, eps: float = 0.01) -> torch.Tensor:

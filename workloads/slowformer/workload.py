@@ -208,6 +208,8 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
                          defense=new_pool_patch)
                 torch.save(model.state_dict(), path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
+                path.with_suffix(".json").write_text(json.dumps({"defense_pool_size": model.defense_pool_size}))
+            model.defense_pool_size = json.loads(path.with_suffix(".json").read_text())["defense_pool_size"]
         model.eval()
 
     clean = measure(model, test, device=ctx.device, batch_size=cfg.batch_size)
@@ -226,6 +228,8 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     summary = {"gflops": attacked["gflops"], "top1": attacked["top1"], "gflops_clean": f_min, "top1_clean": clean["top1"],
                "gflops_dense": f_max, "top1_dense": top1_dense,
                "mean_tokens": float(attacked["tokens"].mean()), "mean_tokens_clean": float(clean["tokens"].mean())}
+    if cfg.defense:
+        summary["defense_pool_size"] = float(getattr(model, "defense_pool_size", 0))
     if f_max > f_min:
         summary["attack_success"] = attack_success(attacked["gflops"], f_min, f_max)
     for i, t in enumerate(attacked["tokens"].tolist()):
