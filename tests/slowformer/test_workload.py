@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import pytest
-import torch
 
 from orchestrator.context import LocalContext
 from orchestrator.registry import ConfigError, build_config, get_workload

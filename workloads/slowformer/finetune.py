@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
 from workloads.slowformer import adavit, halting
-from workloads.slowformer.attack import Adversary, optimise
+from workloads.slowformer.attack import Adversary
 from workloads.slowformer.patch import init_patch
 from workloads.slowformer.models import AdaViT, AViT
 
