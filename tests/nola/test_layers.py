@@ -87,7 +87,7 @@ def test_delta_identical_across_devices():
 
 
 def test_bases_identical_across_target_devices():
-    # Bases are drawn on the CPU generator then moved, so a 'meta'-free float64 copy equals the float32 one.
+    # Bases are drawn in float32 on the CPU generator and only then cast or moved, so every dtype/device sees the same draw.
     x32 = random_bases(2, 6, (3, 3), dtype=torch.float32)
     x64 = random_bases(2, 6, (3, 3), dtype=torch.float64)
     torch.testing.assert_close(x64.float(), x32)
