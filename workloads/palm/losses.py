@@ -14,12 +14,12 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
 
 
 def kl_to_uniform(logits: torch.Tensor, temperature: float) -> torch.Tensor:
-    """Eq. 1: KL(softmax(h(x)/T) ‖ u), averaged over the batch.
+    """Eq. 1-2: the KL divergence between the smoothed softmax p = softmax(h(x)/T) and the uniform u, batch mean.
 
-    KL(p‖u) = Σ p log p + log C. Its gradient equals the mean over classes of the cross-entropy gradients
-    towards every class (Eq. 2) up to the batch mean."""
+    Computed as PyTorch's ``KLDivLoss(log p, u)`` = Σ_c u_c (log u_c - log p_c) = -(1/C) Σ_c log p_c - log C,
+    whose gradient is exactly Eq. 2: the class-average of the cross-entropy gradients ∂CE(ĥ(x), c)/∂θ."""
     logp = (logits / temperature).log_softmax(dim=1)
-    return ((logp.exp() * logp).sum(dim=1) + math.log(logits.shape[1])).mean()
+    return (-logp.mean(dim=1) - math.log(logits.shape[1])).mean()
 
 
 def thresholded_entropy(logits: torch.Tensor, h0_fraction: float = 0.4) -> torch.Tensor:

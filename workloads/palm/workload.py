@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from collections import defaultdict
 
 import torch
@@ -13,7 +14,7 @@ from workloads.common.datasets import dataset_info
 from workloads.common.source_model import get_source_model
 from workloads.common.streams import ctta_stream
 from workloads.palm.adapters import BNAdapt, CoTTA, Law, Palm, Source, Surgical, Tent
-from workloads.palm.config import PalmConfig
+from workloads.palm.config import PalmConfig, resolve
 from workloads.palm.plots import plot_importance
 
 ARCH = {"synthetic": "small_cnn", "digits-c": "small_cnn", "cifar10c": "wrn28_10", "cifar100c": "resnext29_32x4d",
@@ -42,19 +43,25 @@ def build_adapter(cfg: PalmConfig, model, image_size: int):
 
 
 def source_model(cfg: PalmConfig, ctx: Context):
-    if ctx.scale == "paper" and not cfg.checkpoint:
-        raise ConfigError(f"palm at paper scale needs `checkpoint`: the local weights of the RobustBench source model "
-                          f"({ARCH[cfg.dataset]} for {cfg.dataset}); set it in the sweep or with --set checkpoint=PATH.")
     clean = CLEAN[cfg.dataset]
     arch = ARCH[cfg.dataset] if cfg.arch == "auto" else cfg.arch
+    checkpoint = cfg.checkpoint
+    if checkpoint == "auto":
+        checkpoint = str(ctx.data_root / "checkpoints" / f"{arch}-{clean}.pt") if ctx.scale == "paper" else ""
+    if checkpoint and not Path(checkpoint).is_file():
+        raise ConfigError(
+            f"palm: source checkpoint {checkpoint} not found. At paper scale the source model is the RobustBench one "
+            f"({arch} for {cfg.dataset}) saved as a state_dict at that path (or give --set checkpoint=PATH); "
+            f"nothing is downloaded.")
     # The source model is the same for every trial of a sweep (seed 0): only the adaptation varies by seed.
     return get_source_model(arch, clean, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
-                            epochs=cfg.source_epochs, lr=0.05, checkpoint=cfg.checkpoint or None, root=ctx.data_root,
+                            epochs=cfg.source_epochs, lr=0.05, checkpoint=checkpoint or None, root=ctx.data_root,
                             n_train=512 if clean == "synthetic" else None)
 
 
 @register("palm", config=PalmConfig)
 def run(cfg: PalmConfig, ctx: Context) -> None:
+    cfg = resolve(cfg)
     info = dataset_info(cfg.dataset)
     model = source_model(cfg, ctx)
     adapter = build_adapter(cfg, model, info.image_size)

@@ -1,0 +1,50 @@
+"""PALM (Maharana et al.): Tables 1-8 and Fig. 3 (Fig. 2 is an artifact of every PALM run)."""
+from results.plots import line_plot
+from results.spec import TableSpec, register_table
+from workloads.common.corruptions import CORRUPTIONS
+
+PER_TASK = tuple(f"error_{c}" for c in CORRUPTIONS) + ("mean_error",)
+
+for n, name, sweep, quick in ((1, "CIFAR-10-C (WRN-28-10)", "palm/table1.yaml", True),
+                              (2, "CIFAR-100-C (ResNeXt-29)", "palm/table2.yaml", False),
+                              (3, "ImageNet-C (ResNet-50)", "palm/table3.yaml", False)):
+    register_table(TableSpec(
+        id=f"palm-table{n}", paper="PALM", title=f"PALM Table {n}: CTTA error (%) on {name}, severity 5",
+        sweeps=(sweep,), rows=("method",), metrics=PER_TASK, fmt="{:.1f}", published=f"palm-table{n}.csv",
+        quickstart=quick, notes="mini scale: digits-c with a small CNN source model trained here."))
+
+register_table(TableSpec(
+    id="palm-table4", paper="PALM", title="PALM Table 4: GTTA mean error (%) over severities 1→5→1",
+    sweeps=("palm/table4_gtta.yaml",), rows=("dataset",), columns=("method",), metrics=("mean_error",),
+    fmt="{:.1f}", published="palm-table4.csv"))
+register_table(TableSpec(
+    id="palm-table5", paper="PALM", title="PALM Table 5: average % of adapted parameters per task",
+    sweeps=("palm/table1.yaml", "palm/table2.yaml", "palm/table3.yaml"), rows=("dataset", "method"),
+    metrics=("adapted_pct",), fmt="{:.2f}", published="palm-table5.csv"))
+register_table(TableSpec(
+    id="palm-table6", paper="PALM", title="PALM Table 6: CTTA mean error (%) with adaptive LR optimizers vs PALM",
+    sweeps=("palm/table6_optimizers.yaml",), rows=("dataset",), columns=("optimizer",), metrics=("mean_error",),
+    fmt="{:.1f}", published="palm-table6.csv"))
+register_table(TableSpec(
+    id="palm-table7", paper="PALM", title="PALM Table 7: layer importance from pseudo-labels vs KL to uniform",
+    sweeps=("palm/table7_pseudo_labels.yaml",), rows=("dataset",), columns=("importance_from",),
+    metrics=("mean_error",), fmt="{:.1f}", published="palm-table7.csv"))
+register_table(TableSpec(
+    id="palm-table8", paper="PALM", title="PALM Table 8: mean error (%) vs consistency weight λ",
+    sweeps=("palm/table8_lambda.yaml",), rows=("dataset",), columns=("lam",), metrics=("mean_error",),
+    fmt="{:.1f}", published="palm-table8.csv"))
+register_table(TableSpec(
+    id="palm-fig3a", paper="PALM", title="PALM Fig. 3a: mean error (%) vs smoothing factor α",
+    sweeps=("palm/fig3a_alpha.yaml",), rows=("dataset", "alpha"), metrics=("mean_error",), fmt="{:.1f}",
+    kind="figure", plot=line_plot("alpha", "mean_error", "dataset", xlabel="α", ylabel="mean error (%)")))
+register_table(TableSpec(
+    id="palm-fig3b", paper="PALM", title="PALM Fig. 3b: mean error (%) vs temperature T",
+    sweeps=("palm/fig3b_temperature.yaml",), rows=("dataset", "temperature"), metrics=("mean_error",),
+    fmt="{:.1f}", kind="figure",
+    plot=line_plot("temperature", "mean_error", "dataset", xlabel="T", ylabel="mean error (%)", logx=True)))
+register_table(TableSpec(
+    id="palm-eta", paper="PALM", title="PALM η ablation (ours): mean error (%) and % adapted parameters vs η",
+    sweeps=("palm/eta.yaml",), rows=("dataset", "eta"), metrics=("mean_error", "adapted_pct"), fmt="{:.2f}"))
+register_table(TableSpec(
+    id="palm-search", paper="PALM", title="PALM Optuna search over α, T, η (best trials)",
+    sweeps=("palm/search.yaml",), rows=("alpha", "temperature", "eta"), metrics=("mean_error",), fmt="{:.2f}"))
