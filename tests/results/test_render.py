@@ -1,7 +1,9 @@
 """Rendering from a temporary MLflow store filled with fabricated runs (tests only)."""
 from __future__ import annotations
 
+import sys
 import textwrap
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -11,6 +13,9 @@ from mlflow.tracking import MlflowClient
 import results.render as render_mod
 from results.render import MISSING, aggregate, render, to_text
 from results.spec import TableSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import support.toy_workloads  # noqa: E402,F401  (test-only toy_quadratic workload for sweeps that status loads)
 
 
 @pytest.fixture
@@ -117,3 +122,19 @@ def test_figure_png(store, tmp_path, monkeypatch):
 def test_aggregate_empty():
     spec = TableSpec(id="x", title="x", paper="PALM", sweeps=("a.yaml",), rows=("m",), metrics=("e",))
     assert aggregate(spec, pd.DataFrame()).empty
+
+
+def test_status_counts_expected_vs_finished_trials(store, tmp_path):
+    from results.status import expected_trials, table_status
+
+    uri, _, _ = store
+    sweep = tmp_path / "status.yaml"
+    sweep.write_text("name: status-sweep\nworkload: toy_quadratic\ngrid: {x: [0.0, 2.0]}\nseeds: [0]\n")
+    spec = TableSpec(id="status-table", title="Status", paper="PALM", sweeps=(str(sweep),), rows=("x",),
+                     metrics=("objective",))
+    assert expected_trials(spec, "mini") == 2
+    assert table_status(spec, uri) == "runnable"
+    add_run(uri, "status-sweep", {"x": 0.0, "seed": 0}, {"objective": 5.0})
+    assert table_status(spec, uri) == "partially run at mini (1/2)"
+    add_run(uri, "status-sweep", {"x": 2.0, "seed": 0}, {"objective": 1.0})
+    assert table_status(spec, uri) == "complete at mini"
