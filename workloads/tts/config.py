@@ -17,6 +17,7 @@ class TTSConfig:
     source_epochs: int = 30  # epochs of training the backbone + last head from scratch (no checkpoint)
     source_lr: float = 2e-3  # AdamW learning rate of that training (the official RevCol recipe uses AdamW)
     source_batch_size: int = 64  # its batch size
+    reversible: bool = True  # train through the memory-saving reversible backward (False: plain autograd, same gradients, faster for tiny CPU models)
     head_epochs: int = 30  # epochs of training the early heads on the frozen backbone (Sec. 4.1)
     head_lr: float = 5e-3  # AdamW learning rate of the early heads
     n_train: int = 0  # training images (0 = the whole split; synthetic: how many to generate)

@@ -30,8 +30,8 @@ class RevColSpec:
 ARCHS: dict[str, RevColSpec] = {
     # RevCol-T, as in the official code (models/revcol.py, revcol_tiny): 4 columns, 4.5 GFLOPs at 224 px
     "revcol_tiny": RevColSpec((64, 128, 256, 512), (2, 2, 4, 2), 4, stem_stride=4),
-    # mini scale (32 px digits): same structure, narrower, one block per level but two at level 2
-    "revcol_mini": RevColSpec((16, 32, 64, 96), (1, 1, 2, 1), 4, stem_stride=2),
+    # mini scale (32 px digits): RevCol-T's structure (4x4 patch stem, 4 levels, 4 columns), narrower and shallower
+    "revcol_mini": RevColSpec((16, 32, 64, 96), (1, 1, 2, 1), 4, stem_stride=4),
     # smoke scale: the smallest net with the full 4-level, multi-column structure
     "revcol_micro": RevColSpec((8, 16, 24, 32), (1, 1, 1, 1), 4, stem_stride=2),
 }

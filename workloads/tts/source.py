@@ -36,6 +36,7 @@ class ModelRecipe:
     head_epochs: int
     head_lr: float
     seed: int
+    reversible: bool = True
     checkpoint: str = ""
     heads_checkpoint: str = ""
 
@@ -52,7 +53,7 @@ class ModelRecipe:
 def build_for(recipe: ModelRecipe) -> EarlyExitRevCol:
     info = dataset_info(recipe.dataset)
     return build_revcol(recipe.arch, info.num_classes, in_chans=info.channels, mean=info.mean, std=info.std,
-                        columns=recipe.columns)
+                        columns=recipe.columns, reversible=recipe.reversible)
 
 
 def get_tts_model(recipe: ModelRecipe, train: Dataset, *, cache_dir: Path, device: torch.device,

@@ -51,8 +51,8 @@ def run(cfg: TTSConfig, ctx: Context) -> None:
     train = load_split(cfg.dataset, "train", n=cfg.n_train, root=ctx.data_root, seed=ctx.seed)
     test = load_split(cfg.dataset, "test", n=cfg.n_test, root=ctx.data_root, seed=ctx.seed)
     recipe = ModelRecipe(cfg.dataset, cfg.arch, cfg.columns, cfg.n_train, cfg.source_epochs, cfg.source_lr,
-                         cfg.source_batch_size, cfg.head_epochs, cfg.head_lr, ctx.seed, cfg.checkpoint,
-                         cfg.heads_checkpoint)
+                         cfg.source_batch_size, cfg.head_epochs, cfg.head_lr, ctx.seed, cfg.reversible,
+                         cfg.checkpoint, cfg.heads_checkpoint)
     ctx.progress(0, 3, "model")
     model, meta = get_tts_model(recipe, train, cache_dir=ctx.cache_dir, device=ctx.device, test=test)
     ctx.summary(**{k: v for k, v in meta.items() if k.endswith("_test_accuracy")})
