@@ -98,6 +98,7 @@ def test_alpha_is_kept_away_from_zero(micro_model):
         col.alpha0.fill_(0.0)
         col.alpha1.fill_(-1e-6)
     x = torch.rand(1, 8, 16, 16)
+    col.train()  # the floor is enforced while training, when alphas can move
     with torch.no_grad():
         col(x, micro_model.column(1)(x, micro_model.column(0)(x, None)))
     assert torch.all(col.alpha0 == 1e-3) and torch.all(col.alpha1 == -1e-3)

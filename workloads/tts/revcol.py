@@ -91,9 +91,10 @@ class Column(nn.Module):
         return [getattr(self, f"alpha{l}") for l in range(self.num_levels)]
 
     def forward(self, x: torch.Tensor, old: list[torch.Tensor] | None) -> list[torch.Tensor]:
-        with torch.no_grad():
-            for a in self.alphas:
-                a.copy_(a.sign().where(a != 0, torch.ones_like(a)) * a.abs().clamp_min(self.ALPHA_MIN))
+        if self.training:  # alphas only move while training; inference skips the 2K small clamp ops
+            with torch.no_grad():
+                for a in self.alphas:
+                    a.copy_(a.sign().where(a != 0, torch.ones_like(a)) * a.abs().clamp_min(self.ALPHA_MIN))
         old = None if self.first_col else old
         if self.reversible and torch.is_grad_enabled():
             return reversible_column(self.levels, self.alphas, x, old)
