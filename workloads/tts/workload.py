@@ -30,8 +30,9 @@ def check_config(cfg: TTSConfig) -> None:
                          "<local RevCol-T ImageNet-1k .pth> (the paper never trains the backbone; nothing is downloaded)")
     if cfg.experiment == "specialize":
         subset_classes(cfg.dataset, cfg.subset)
-        if not cfg.thresholds or any(not 0.0 <= t <= 1.0 for t in cfg.thresholds):
-            raise ValueError(f"thresholds {cfg.thresholds} must be a non-empty list of softmax scores in [0, 1]")
+        if not cfg.thresholds or any(t < 0.0 for t in cfg.thresholds):
+            raise ValueError(f"thresholds {cfg.thresholds} must be a non-empty list of non-negative softmax scores "
+                             f"(0 always takes exit 0; above 1 always the last exit)")
         if cfg.n_stream_per_class < 1 or cfg.batch_size < 1:
             raise ValueError(f"n_stream_per_class ({cfg.n_stream_per_class}) and batch_size ({cfg.batch_size}) must be >= 1")
         if cfg.lr <= 0:
