@@ -55,6 +55,24 @@ def build_entrypoint(sweep: Sweep, scale: str, sets: list[str], tracking_uri: st
     return " ".join(shlex.quote(p) for p in parts)
 
 
+def _submit_with_retry(client, wait_s: float = 90.0, **kwargs) -> str:
+    """Submit, waiting while a freshly started head has no job agent yet (HTTP 500 "No available agent")."""
+    deadline = time.time() + wait_s
+    while True:
+        try:
+            return client.submit_job(**kwargs)
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.time() > deadline:
+                if "No available agent" in str(exc):
+                    raise SweepError(
+                        f"the Ray head accepted the connection but no job agent became available within "
+                        f"{wait_s:.0f}s ({exc}). Check that the head's dashboard agent runs (`ray status`, "
+                        f"dashboard_agent.log under the head's session logs) and submit again."
+                    ) from None
+                raise
+            time.sleep(2)
+
+
 def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: bool = False,
            tracking_uri: str | None = None, extra_args: list[str] | None = None, env_vars: dict[str, str] | None = None,
            timeout_s: float | None = None) -> str:
@@ -79,8 +97,8 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
     env.update(env_vars or {})
     if env:
         runtime_env["env_vars"] = env
-    job_id = client.submit_job(entrypoint=entrypoint, runtime_env=runtime_env,
-                               metadata={"sweep": sweep.name, "scale": scale})
+    job_id = _submit_with_retry(client, entrypoint=entrypoint, runtime_env=runtime_env,
+                                metadata={"sweep": sweep.name, "scale": scale})
     print(f"submitted job {job_id}: {entrypoint}")
     if follow:
         start = time.time()

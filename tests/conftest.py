@@ -23,3 +23,14 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One private local Ray for every Ray test of this worker (tests using it share an xdist group)."""
+    from orchestrator.launch import ensure_ray
+    import ray
+
+    ensure_ray(num_cpus=2)
+    yield
+    ray.shutdown()

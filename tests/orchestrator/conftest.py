@@ -20,12 +20,3 @@ def write_sweep(tmp_path: Path):
     return write
 
 
-@pytest.fixture(scope="session")
-def ray_session():
-    """One private local Ray for every Ray test of this worker (tests using it share an xdist group)."""
-    from orchestrator.launch import ensure_ray
-    import ray
-
-    ensure_ray(num_cpus=2)
-    yield
-    ray.shutdown()
