@@ -34,8 +34,11 @@ class SlowFormerConfig:
     gamma_p: float = 0.5                # AdaViT usage budgets for training (patches, heads, blocks)
     gamma_h: float = 0.5
     gamma_b: float = 0.7
+    decision_lr_scale: float = 20.0     # AdaViT decision networks' lr ÷ finetune_lr (new layers vs a trained backbone)
     source_epochs: int = 30             # dense model training (when no checkpoint)
     source_lr: float = 1e-3
+    source_batch_size: int = 128        # dense-model batch (small data sets learn faster with 32: more steps per epoch)
+    source_augment: bool = False        # random-crop augmentation of the dense model (hurts the short digits schedule)
     finetune_epochs: int = 10           # A-ViT / AdaViT fine-tuning from the dense weights
     finetune_lr: float = 5e-4
     batch_size: int = 128               # fine-tuning / evaluation batch
@@ -48,3 +51,4 @@ class SlowFormerConfig:
     embed_dim: int = 96                 # small_vit width
     depth: int = 6                      # small_vit depth
     num_heads: int = 3                  # small_vit heads
+    vit_patch: int = 4                  # small_vit token side in pixels (4 → 64 tokens on 32×32, 8 → 16 tokens)

@@ -34,14 +34,23 @@ def efficiency_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
 def finetune(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_size: int, device: torch.device, seed: int,
              alpha_p: float, alpha_d: float, prior: torch.Tensor | None, gammas: tuple[float, float, float],
              defense: Callable[[nn.Module], Adversary] | None = None, pool_every: float = 0.2,
-             progress: Callable[[int, int], None] | None = None) -> nn.Module:
+             decision_lr_scale: float = 1.0, progress: Callable[[int, int], None] | None = None) -> nn.Module:
     """AdamW with a cosine schedule. With ``defense`` (a function optimising a fresh patch against the current
     model), a new patch is added to the pool every ``pool_every`` of an epoch and each iteration pastes one
-    patch drawn uniformly from the pool (the growing-pool adversarial training of Sec. 4.1.4)."""
+    patch drawn uniformly from the pool (the growing-pool adversarial training of Sec. 4.1.4).
+
+    AdaViT's decision networks are new and start at "keep everything" (bias 2) while the backbone is already
+    trained: they get ``decision_lr_scale`` × lr, otherwise a short schedule never moves a decision across 0
+    and the model stays dense (then Attack Success is undefined)."""
     model.to(device)
     loader = DataLoader(data, batch_size=batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
     params = [p for p in model.parameters()]
-    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.05)
+    decision = [p for n, p in model.named_parameters() if n.split(".")[0] in ("patch_dec", "head_dec", "block_dec")]
+    ids = {id(p) for p in decision}
+    groups = [{"params": [p for p in params if id(p) not in ids]}]
+    if decision:
+        groups.append({"params": decision, "lr": lr * decision_lr_scale, "weight_decay": 0.0})
+    opt = torch.optim.AdamW(groups, lr=lr, weight_decay=0.05)
     total = max(1, epochs * len(loader))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     every = max(1, int(round(pool_every * len(loader))))

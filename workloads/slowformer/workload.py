@@ -81,7 +81,7 @@ def load_data(cfg: SlowFormerConfig, ctx: Context) -> tuple[Dataset, Dataset, in
 
 def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.nn.Module:
     info = dataset_info(cfg.dataset)
-    kw = dict(embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads) if cfg.arch == "small_vit" else {}
+    kw = dict(embed_dim=cfg.embed_dim, depth=cfg.depth, num_heads=cfg.num_heads, patch_size=cfg.vit_patch) if cfg.arch == "small_vit" else {}
     if not (cfg.arch == "small_vit" or cfg.arch.startswith(("deit_", "vit_"))):
         raise ConfigError(f"arch={cfg.arch!r} is not a ViT; SlowFormer attacks token-dropping ViTs: use small_vit or a "
                           f"timm deit_*/vit_* name such as deit_tiny_patch16_224.")
@@ -95,6 +95,7 @@ def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.n
                           f"set image_size: 0.")
     return get_source_model(cfg.arch, cfg.dataset, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
                             epochs=cfg.source_epochs, lr=cfg.source_lr, optimizer="adamw", weight_decay=0.05,
+                            batch_size=cfg.source_batch_size, augment=cfg.source_augment,
                             root=ctx.data_root, n_train=cfg.n_train or None, **kw)
 
 
@@ -112,8 +113,9 @@ def _prior(cfg: SlowFormerConfig, depth: int) -> torch.Tensor:
 
 def _cache_key(cfg: SlowFormerConfig, what: str) -> str:
     keep = ("method", "arch", "dataset", "image_size", "checkpoint", "efficient_checkpoint", "alpha_p", "alpha_d",
-            "target_depth", "halt_eps", "gate_scale", "gate_center", "gamma_p", "gamma_h", "gamma_b", "source_epochs",
-            "source_lr", "finetune_epochs", "finetune_lr", "batch_size", "n_train", "embed_dim", "depth", "num_heads")
+            "target_depth", "halt_eps", "gate_scale", "gate_center", "gamma_p", "gamma_h", "gamma_b", "decision_lr_scale",
+            "source_epochs", "source_lr", "source_batch_size", "source_augment", "finetune_epochs", "finetune_lr",
+            "batch_size", "n_train", "embed_dim", "depth", "num_heads", "vit_patch")
     d = config_to_dict(cfg)
     blob = {k: d[k] for k in keep}
     if what == "defended":
@@ -144,7 +146,8 @@ def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module,
             return model.eval()
         finetune(model, train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
                  device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d, prior=_prior(cfg, model.shape.depth),
-                 gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b))
+                 gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b),
+                 decision_lr_scale=cfg.decision_lr_scale)
         torch.save(model.state_dict(), path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
     return model.eval()
@@ -205,7 +208,7 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
                 finetune(model, train, epochs=cfg.defense_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
                          device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d,
                          prior=_prior(cfg, model.shape.depth), gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b),
-                         defense=new_pool_patch)
+                         decision_lr_scale=cfg.decision_lr_scale, defense=new_pool_patch)
                 torch.save(model.state_dict(), path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
                 path.with_suffix(".json").write_text(json.dumps({"defense_pool_size": model.defense_pool_size}))
