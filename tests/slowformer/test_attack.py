@@ -89,3 +89,14 @@ def test_uniform_cls_attention_keeps_fewer_tokens_when_value_norms_vary():
     keep_equal = ats.inverse_transform_sample(ats.importance_scores(attn, equal_v), 8)
     keep_spread = ats.inverse_transform_sample(ats.importance_scores(attn, spread_v), 8)
     assert keep_equal.sum() == 8 and keep_spread.sum() < 8
+
+
+def test_default_ats_layers_match_the_papers_blocks_3_to_9():
+    from workloads.slowformer.config import SlowFormerConfig
+    from workloads.slowformer.workload import ATS_WEIGHTS_TINY, _ats_layers
+
+    # sampling after 0-based block i saves blocks i+1..: ATS inside 1-based blocks 3..9 ≈ after blocks 1..7
+    assert _ats_layers(SlowFormerConfig(), 12) == (1, 2, 3, 4, 5, 6, 7)
+    assert len(_ats_layers(SlowFormerConfig(), 12)) == len(ATS_WEIGHTS_TINY)
+    assert max(_ats_layers(SlowFormerConfig(), 4)) < 3  # never after the last block (it would save nothing)
+    assert _ats_layers(SlowFormerConfig(ats_layers=[1, 2]), 4) == (1, 2)
