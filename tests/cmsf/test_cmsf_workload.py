@@ -28,12 +28,41 @@ def test_each_setting_trains_and_reports(tmp_path, method):
         assert s["purity_c"] == 100.0          # same-label constraint: every chosen neighbour shares the label
 
 
-def test_cmsf_self_uses_the_cache_after_one_epoch(tmp_path):
-    # 256 images, batch 64, bank of 128: entries are evicted into the cache from step 3 on,
-    # so by the second epoch C_i differs from M and the CMSF term differs from the MSF one.
+def test_cmsf_self_uses_m_prime_after_one_epoch_and_draws_fig_2_5(tmp_path, monkeypatch):
+    # 256 images, batch 64: from step 5 (2nd epoch) every query has a cached w_i and M' is filled, so the
+    # constrained term searches a set built from M' indices instead of falling back to MSF.
+    import workloads.cmsf.workload as wl_mod
+
+    calls = []
+    real = wl_mod.self_constraint
+
+    def spy(w, w_ok, prev, prev_ok, k_prime):
+        calls.append((int(w_ok.sum()), int(prev_ok.sum())))
+        return real(w, w_ok, prev, prev_ok, k_prime)
+
+    monkeypatch.setattr(wl_mod, "self_constraint", spy)
     ctx = run(tmp_path, method="cmsf_self", steps=8, memory_size=128)
     assert ctx.summaries["steps"] == 8
-    assert (tmp_path / "w" / "fig2.5_rank5_median.png").is_file()
+    assert calls[0] == (0, 0) and calls[-1][0] == 64 and calls[-1][1] > 0
+    assert (tmp_path / "w" / "fig2.5_purity_rank.png").is_file()
+    for key in ("purity_c", "purity_m", "purity_top_m", "rank5_median"):
+        assert key in ctx.summaries
+
+
+def test_lowshot_and_target_exclusion_options(tmp_path):
+    ctx = run(tmp_path, method="cmsf_sup", topk=3, include_target=False, lowshot=True)
+    assert 0 <= ctx.summaries["linear_1pct"] <= 100 and 0 <= ctx.summaries["linear_10pct"] <= 100
+
+
+def test_balanced_subset_keeps_every_class():
+    import torch
+
+    from workloads.cmsf.evaluation import balanced_subset
+
+    labels = torch.arange(10).repeat_interleave(20)
+    sel = balanced_subset(labels, 0.01, seed=0)
+    assert sorted(labels[sel].tolist()) == list(range(10))              # 1 % of 20 rounds to 0: one each
+    assert balanced_subset(labels, 0.1, seed=0).numel() == 20
 
 
 @pytest.mark.parametrize("params, match", [

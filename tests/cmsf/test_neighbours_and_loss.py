@@ -108,3 +108,15 @@ def test_loss_gradient_flows_only_to_online_prediction():
     bank = unit([0.0, 1.0]).requires_grad_()
     mean_shift_loss(v, u, bank, torch.tensor([[0]]), torch.tensor([[True]])).backward()
     assert v.grad is not None and u.grad is None and bank.grad is None
+
+
+def test_loss_without_target_averages_neighbours_only():
+    v = unit([1.0, 0.0])
+    u = angles(30)
+    bank = angles(0, 60)
+    idx, ok = torch.tensor([[0, 1]]), torch.tensor([[True, True]])
+    expected = ((2 - 2 * 1.0) + (2 - 2 * math.cos(math.radians(60)))) / 2     # u's 30 deg term left out
+    assert math.isclose(mean_shift_loss(v, u, bank, idx, ok, include_target=False).item(), expected, rel_tol=1e-6)
+    none = torch.zeros(1, 2, dtype=torch.bool)                                 # no neighbour: back to BYOL
+    assert math.isclose(mean_shift_loss(v, u, bank, idx, none, include_target=False).item(),
+                        2 - 2 * math.cos(math.radians(30)), rel_tol=1e-6)

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from workloads.simreg.heads import PredictionHead, Student, head_dims
+from workloads.simreg.heads import PredictionHead, Student, build_head, head_dims
 from workloads.simreg.losses import compress_1q, compress_2q, multi_teacher_loss, regression_loss
 
 
@@ -21,14 +21,31 @@ def test_head_dims_follow_the_paper():
 
 
 def test_head_shapes_and_layers_bn_relu_between_none_last():
-    head = PredictionHead(head_dims("mlp4", 8, 16))
+    head = build_head("mlp4", 8, 16)
     out = head(torch.randn(5, 8))
     assert out.shape == (5, 16)
     assert head(torch.randn(5, 8), upto=2).shape == (5, 8)       # after the 2nd linear layer (width m)
     assert len(head.linears) == 4 and len(head.norms) == 3
-    assert all(isinstance(n[0], torch.nn.BatchNorm1d) and isinstance(n[1], torch.nn.ReLU) for n in head.norms)
+    # 4L-MLP = two stacked 2L-MLPs: BN + ReLU after layers 1 and 3, nothing after layer 2 (App. A.2.2.5)
+    kinds = [type(n).__name__ for n in head.norms]
+    assert kinds == ["Sequential", "Identity", "Sequential"]
+    assert isinstance(head.norms[0][0], torch.nn.BatchNorm1d) and isinstance(head.norms[0][1], torch.nn.ReLU)
+    mlp2 = build_head("mlp2", 8, 16)
+    assert len(mlp2.norms) == 1 and isinstance(mlp2.norms[0][0], torch.nn.BatchNorm1d)
+    assert len(build_head("linear", 8, 16).norms) == 0
     # no ReLU after the last layer: outputs can be negative
     assert (out < 0).any()
+
+
+def test_intermediate_output_of_4l_head_is_the_first_2l_mlp():
+    torch.manual_seed(0)
+    head = build_head("mlp4", 4, 6, equal_width=True).eval()
+    x = torch.randn(3, 4)
+    first = head.linears[1](head.norms[0](head.linears[0](x)))
+    assert torch.allclose(head(x, upto=2), first)
+    assert torch.allclose(head(x), head.linears[3](head.norms[2](head.linears[2](first))))
+    with pytest.raises(ValueError, match="upto"):
+        head(x, upto=5)
 
 
 def test_head_not_present_in_inference_model():
@@ -49,10 +66,10 @@ def test_regression_loss_on_known_vectors():
     assert math.isclose(regression_loss(s, 10 * s).item(), 0.0, abs_tol=1e-7)    # scale-invariant
 
 
-def test_multi_teacher_loss_is_sum_over_heads():
+def test_multi_teacher_loss_is_mean_over_heads_eq_2_5():
     s1, t1 = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 1.0]])       # orthogonal: 2
     s2, t2 = torch.tensor([[1.0, 0.0]]), torch.tensor([[-1.0, 0.0]])      # opposite: 4
-    assert math.isclose(multi_teacher_loss([s1, s2], [t1, t2]).item(), 6.0, rel_tol=1e-6)
+    assert math.isclose(multi_teacher_loss([s1, s2], [t1, t2]).item(), 3.0, rel_tol=1e-6)   # (2 + 4) / K
     with pytest.raises(ValueError, match="one head per teacher"):
         multi_teacher_loss([s1], [t1, t2])
 

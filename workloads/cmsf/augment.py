@@ -1,8 +1,8 @@
 """Batched tensor augmentations for two-view SSL on small images (BYOL/MSF's recipe, scaled down).
 
 Random resized crop, colour (brightness/contrast/saturation) jitter, random grayscale and
-Gaussian blur, in pixel space [0, 1]. No horizontal flip for digits (not mirror-symmetric); on by
-default for natural images.
+Gaussian blur, in pixel space [0, 1]. No horizontal flip for digits (not mirror-symmetric); the
+workloads turn it on for natural images.
 """
 from __future__ import annotations
 
@@ -60,19 +60,21 @@ def gaussian_blur(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor
 
 def two_view_augment(x: torch.Tensor, g: torch.Generator, *, strength: str = "strong", flip: bool = False
                      ) -> torch.Tensor:
-    """One random view per image. ``strong``: crop scale (0.2, 1), full jitter, grey p=0.2, blur p=0.5 (BYOL);
-    ``weak``: crop scale (0.5, 1) and flips only (SimReg's 'weak', Table 2.13); ``none``: identity."""
+    """One random view per image (App. A.2.2.2; BYOL/MoCo-v2's recipe for CMSF). Both strengths: random
+    resized crop with scale (0.2, 1) and, for natural images, horizontal flip. ``strong`` adds colour jitter
+    (brightness/contrast/saturation 0.4) with p = 0.8, grayscale with p = 0.2 and Gaussian blur with p = 0.5.
+    Hue jitter is left out: the mini data (digits) is grey. ``none``: identity."""
     if strength == "none":
         return x
     if strength not in ("weak", "strong"):
         raise ValueError(f"augmentation strength must be none, weak or strong, got {strength!r}")
-    strong = strength == "strong"
-    x = random_resized_crop(x, (0.2, 1.0) if strong else (0.5, 1.0), g)
+    x = random_resized_crop(x, (0.2, 1.0), g)
     if flip:
         f = torch.rand(x.shape[0], generator=g) < 0.5
         x = torch.where(f.view(-1, 1, 1, 1).to(x.device), x.flip(3), x)
-    if strong:
-        x = colour_jitter(x, 1.0, g)
+    if strength == "strong":
+        jitter = torch.rand(x.shape[0], generator=g) < 0.8
+        x = torch.where(jitter.view(-1, 1, 1, 1).to(x.device), colour_jitter(x, 1.0, g), x)
         grey = torch.rand(x.shape[0], generator=g) < 0.2
         x = torch.where(grey.view(-1, 1, 1, 1).to(x.device), x.mean(1, keepdim=True).expand_as(x), x)
         x = gaussian_blur(x, 0.5, g)

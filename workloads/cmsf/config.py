@@ -20,6 +20,7 @@ class CmsfConfig:
     memory_size: int = 0           # |M|; 0 = auto: the training set size (mini/smoke), 128000 (paper)
     topk: int = 0                  # k of top-k incl. the target; 0 = auto: 1 byol, 5 self/msf, 10 sup/semi
     top_all: bool = False          # cmsf_sup top-all: S_i = C_i (Table 2.2/2.5)
+    include_target: bool = True    # u_i is part of S_i; false = Table A.10(d)'s "target not in top-k"
     k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3); 0 = same as topk (Table A.2)
     proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 256 (small), 4096 (paper)
     proj_dim: int = 0              # embedding size; 0 = auto: 64 (small), 512 (paper)
@@ -31,5 +32,6 @@ class CmsfConfig:
     pseudo_epochs: int = 20        # cmsf_semi: epochs of each pseudo-labeller training on cached features
     augment: Literal["strong", "weak"] = "strong"  # view augmentation (BYOL recipe = strong)
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)
+    lowshot: bool = False          # also linear probes on 1 % / 10 % of the training labels (Table 2.4)
     diagnostics_every: int = 5     # measure purity/rank every n steps (costs one dense search)
     checkpoint_every: int = 0      # epochs between ctx.checkpoint() saves (0 = only at paper scale, every epoch)

@@ -29,3 +29,12 @@ def rank_in_bank(u: torch.Tensor, bank: torch.Tensor, idx: torch.Tensor, valid: 
     target = sims.gather(1, idx[rows, j:j + 1])
     # rank among bank entries, +1 for u_i itself which precedes every bank entry
     return (sims > target).sum(1).float() + 2
+
+
+def purity_top_m(u: torch.Tensor, bank: torch.Tensor, query_labels: torch.Tensor, bank_labels: torch.Tensor,
+                 m: int) -> float:
+    """Purity (%) of the top-``m`` of the *unconstrained* M (Fig. 2.5's green curve, m = median rank of the
+    5th element of C): what MSF would get by simply taking as many neighbours as CMSF reaches."""
+    m = min(max(int(m), 1), bank.shape[0])
+    idx = (u @ bank.T).topk(m, dim=1).indices
+    return purity(query_labels, bank_labels, idx, torch.ones_like(idx, dtype=torch.bool))

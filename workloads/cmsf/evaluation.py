@@ -29,3 +29,28 @@ def knn_and_linear(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.T
     if linear_epochs > 0:
         out[f"{prefix}linear"] = linear_probe(xtr, ytr, xte, yte, epochs=linear_epochs, seed=seed)
     return out
+
+
+def balanced_subset(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Indices of a class-balanced ``fraction`` of the images, at least one per class (ImageNet's 1 % / 10 %
+    subsets have ~13 / ~128 images per class; a plain random 1 % of a small data set could miss classes)."""
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in labels.unique():
+        members = (labels == c).nonzero().flatten()
+        n = max(1, int(round(fraction * members.numel())))
+        keep.append(members[torch.randperm(members.numel(), generator=g)[:n]])
+    return torch.cat(keep).sort().values
+
+
+def lowshot_linear(train: tuple[torch.Tensor, torch.Tensor], test: tuple[torch.Tensor, torch.Tensor], *,
+                   linear_epochs: int, seed: int, fractions=(0.01, 0.1)) -> dict[str, float]:
+    """Linear top-1 (%) with only a labelled fraction of the training set (Table 2.4: 1 % and 10 % of ImageNet).
+    Metric names: ``linear_1pct``, ``linear_10pct``."""
+    (xtr, ytr), (xte, yte) = train, test
+    out = {}
+    for f in fractions:
+        sel = balanced_subset(ytr, f, seed)
+        out[f"linear_{round(100 * f)}pct"] = linear_probe(xtr[sel], ytr[sel], xte, yte, epochs=linear_epochs, seed=seed,
+                                                          batch_size=min(256, max(8, sel.numel() // 4)))
+    return out

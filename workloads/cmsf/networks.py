@@ -7,34 +7,41 @@ from torch import nn
 from workloads.common.models import Normalized, build_model
 
 
+def feature_dim(net: nn.Module) -> int:
+    """Width of the pooled penultimate features of a ``build_model`` network (the classifier's input)."""
+    if hasattr(net, "num_features"):               # timm models and this repo's small/CIFAR builders
+        return int(net.num_features)
+    if isinstance(getattr(net, "fc", None), nn.Linear):   # torchvision ResNets
+        return net.fc.in_features
+    classifier = getattr(net, "classifier", None)  # torchvision MobileNet-v2
+    if isinstance(classifier, nn.Sequential) and isinstance(classifier[-1], nn.Linear):
+        return classifier[-1].in_features
+    raise TypeError(f"cannot tell the feature width of {type(net).__name__}; build it with build_model")
+
+
 class Backbone(nn.Module):
-    """A ``build_model`` network without its classifier: pixels in [0, 1] -> pooled features."""
+    """A ``build_model`` network used as an encoder: pixels in [0, 1] -> pooled features.
+
+    Features come from the model's own ``forward_features`` (the pooled input of its classifier, timm's
+    ``forward_head(pre_logits=True)`` for ViTs) rather than from surgery on the classifier, so every
+    architecture the common layer builds works and a checkpoint with its classifier still loads strictly.
+    The classifier stays in the module but is never called (its parameters get no gradient)."""
 
     def __init__(self, model: Normalized):
         super().__init__()
-        net = model.net
-        if hasattr(net, "fc") and not hasattr(net, "forward_features"):
-            self.dim = net.fc.in_features
-            net.fc = nn.Identity()           # torchvision ResNets: pooled features before fc
-        elif hasattr(net, "classifier") and not hasattr(net, "forward_features"):
-            self.dim = net.classifier[-1].in_features
-            net.classifier = nn.Identity()   # torchvision MobileNet-v2: pooled features before classifier
-        else:
-            self.dim = getattr(net, "num_features")
         self.model = model
+        self.dim = feature_dim(model.net)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        net = self.model.net
-        x = self.model.normalize(x)
-        return net.forward_features(x) if hasattr(net, "forward_features") else net(x)
+        return self.model.forward_features(x)
 
 
-def build_backbone(arch: str, *, num_classes: int, image_size: int, in_chans: int, mean, std) -> Backbone:
-    return Backbone(build_model(arch, num_classes, image_size=image_size, in_chans=in_chans, mean=mean, std=std))
+def build_backbone(arch: str, *, num_classes: int, image_size: int, in_chans: int, mean, std, **kw) -> Backbone:
+    return Backbone(build_model(arch, num_classes, image_size=image_size, in_chans=in_chans, mean=mean, std=std, **kw))
 
 
 def mlp(dims: list[int], last_bn: bool = False) -> nn.Sequential:
-    """Linear layers with BN + ReLU between them and none after the last (BYOL/MSF/SimReg heads)."""
+    """Linear layers with BN + ReLU between them and none after the last (BYOL/MSF projection and predictor)."""
     layers: list[nn.Module] = []
     for i, (a, b) in enumerate(zip(dims[:-1], dims[1:])):
         last = i == len(dims) - 2

@@ -16,8 +16,8 @@ from orchestrator.registry import ConfigError, register
 from workloads.cmsf.augment import two_view_augment
 from workloads.cmsf.config import CmsfConfig
 from workloads.cmsf.data import Indexed, dataset_labels, load_split
-from workloads.cmsf.diagnostics import purity, rank_in_bank
-from workloads.cmsf.evaluation import embed, knn_and_linear
+from workloads.cmsf.diagnostics import purity, purity_top_m, rank_in_bank
+from workloads.cmsf.evaluation import embed, knn_and_linear, lowshot_linear
 from workloads.cmsf.labels import coarse_labels, corrupt_labels
 from workloads.cmsf.losses import mean_shift_loss
 from workloads.cmsf.memory_bank import MemoryBank
@@ -88,9 +88,11 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(ctx.seed)
         self.nn_seconds = 0.0
         self.step_seconds = 0.0
+        # diagnostics of the current epoch (Fig. 2.5); reset by the loop at every epoch
         self.ranks: list[float] = []
         self.purity_c: list[float] = []
         self.purity_m: list[float] = []
+        self.purity_top_m: list[float] = []
 
     def _constraint_labels(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
         cfg = self.cfg
@@ -173,7 +175,8 @@ class Trainer:
             sets = self.select(u, idx, query_labels)
         _sync(self.dev)
         self.nn_seconds += time.perf_counter() - t_nn
-        loss = sum(mean_shift_loss(v, u, self.bank.feats, i, ok) for i, ok in sets)
+        # CMSF_self: the constrained and the MSF term, equally weighted (their mean, as in the authors' code)
+        loss = sum(mean_shift_loss(v, u, self.bank.feats, i, ok, cfg.include_target) for i, ok in sets) / len(sets)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -198,7 +201,12 @@ class Trainer:
             self.purity_c.append(p_c)
         if not math.isnan(p_m):
             self.purity_m.append(p_m)
-        self.ranks += rank_in_bank(u, self.bank.feats, ci, cv, which=5).tolist()
+        ranks = rank_in_bank(u, self.bank.feats, ci, cv, which=5)
+        self.ranks += ranks.tolist()
+        if ranks.numel():
+            # Fig. 2.5's green curve: purity of the top-m of M, m = median rank of the 5th element of C
+            m = int(ranks.median().item())
+            self.purity_top_m.append(purity_top_m(u, self.bank.feats, self.true[idx], truth_bank, m))
 
 
 @register("cmsf", config=CmsfConfig)
@@ -216,7 +224,7 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
     if cfg.steps:
         total = min(total, cfg.steps)
     tr = Trainer(cfg, ctx, info, true_labels, total)
-    step, epoch_medians, purity_curve = 0, [], []
+    step, curve = 0, []
     ckpt_every = cfg.checkpoint_every or (1 if ctx.scale == "paper" else 0)
     state = ctx.restore()
     start_epoch = 0
@@ -225,7 +233,7 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
         tr.target.load_state_dict(state["target"]); tr.opt.load_state_dict(state["opt"])
         tr.sched.load_state_dict(state["sched"]); start_epoch, step = state["epoch"], state["step"]
     for epoch in range(start_epoch, cfg.epochs):
-        tr.ranks = []
+        tr.ranks, tr.purity_c, tr.purity_m, tr.purity_top_m = [], [], [], []
         half = len(loader) // 2
         for b, (x, y, idx) in enumerate(loader):
             if step >= total:
@@ -239,8 +247,12 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
         if cfg.method == "cmsf_semi":
             tr.refresh_pseudo_labeller()
         if tr.ranks:
-            epoch_medians.append((epoch + 1, statistics.median(tr.ranks)))
-            ctx.report(step=step, rank5_median=epoch_medians[-1][1])
+            point = {"epoch": epoch + 1, "rank5_median": statistics.median(tr.ranks)}
+            for key in ("purity_c", "purity_m", "purity_top_m"):
+                if getattr(tr, key):
+                    point[key] = statistics.fmean(getattr(tr, key))
+            curve.append(point)
+            ctx.report(step=step, **{k: v for k, v in point.items() if k != "epoch"})
         ctx.progress(epoch + 1, cfg.epochs, "cmsf epochs")
         if ckpt_every and (epoch + 1) % ckpt_every == 0:
             ctx.checkpoint({"online": tr.online.state_dict(), "predictor": tr.predictor.state_dict(),
@@ -253,13 +265,14 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
     eval_test = embed(backbone, test_ds, ctx.device)
     metrics = knn_and_linear(eval_train, eval_test, num_classes=info.num_classes,
                              linear_epochs=cfg.linear_epochs, seed=ctx.seed)
+    if cfg.lowshot:
+        metrics.update(lowshot_linear(eval_train, eval_test, linear_epochs=cfg.linear_epochs, seed=ctx.seed))
     metrics.update(final_loss=loss, steps=float(step), step_ms=1000 * tr.step_seconds / max(step, 1),
                    nn_share=100 * tr.nn_seconds / max(tr.step_seconds, 1e-12))
-    if tr.purity_c:
-        metrics.update(purity_c=statistics.fmean(tr.purity_c[-20:]), purity_m=statistics.fmean(tr.purity_m[-20:]))
-    if epoch_medians:
-        metrics["rank5_median"] = epoch_medians[-1][1]
-        png = ctx.work_dir / "fig2.5_rank5_median.png"
-        plot_rank_curve(epoch_medians, png, title=f"{cfg.method}: median rank in M of 5th NN in C")
+    if curve:
+        # the table reads the last epoch's diagnostics; the PNG shows them over training (Fig. 2.5)
+        metrics.update({k: v for k, v in curve[-1].items() if k != "epoch"})
+        png = ctx.work_dir / "fig2.5_purity_rank.png"
+        plot_rank_curve(curve, png, title=f"{cfg.method}: purity of S from C / M, median rank m of the 5th of C")
         ctx.artifact(png)
     ctx.summary(**metrics)

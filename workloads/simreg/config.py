@@ -13,7 +13,7 @@ class SimRegConfig:
     dataset: str = "digits"        # synthetic (smoke) | digits (mini) | imagenet (paper)
     n_train: int = 0               # synthetic only: number of images (0 = 256)
     student: str = "auto"          # auto: small_cnn width 16 (smoke/mini), mobilenet_v2 (paper)
-    teachers: list[str] = field(default_factory=lambda: ["auto"])  # "arch" or "arch@checkpoint.pt"; >1 = Eq. 2.5
+    teachers: list[str] = field(default_factory=lambda: ["auto"])  # "arch", "arch@ckpt.pt" or moco_v2/byol/swav/supervised; >1 = Eq. 2.5
     teacher_epochs: int = 0        # mini/smoke teachers trained here: epochs (0 = auto: 1 smoke, 15 mini)
     epochs: int = 0                # distillation epochs; 0 = auto: 2 (smoke), 20 (mini), 130 (paper)
     steps: int = 0                 # >0 caps the number of distillation steps (smoke)
@@ -25,4 +25,5 @@ class SimRegConfig:
                           "different-strong-strong"] = "same-weak"
     memory_size: int = 0           # CompRess bank size; 0 = auto: training set size (small), 128000 (paper)
     temperature: float = 0.04      # CompRess softmax temperature, teacher and student (authors' code)
+    compress_momentum: float = 0.999  # CompRess-2q: EMA of the key student that fills the student bank
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)

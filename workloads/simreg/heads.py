@@ -20,16 +20,21 @@ def head_dims(kind: str, m: int, d: int, equal_width: bool = False) -> list[int]
 
 
 class PredictionHead(nn.Module):
-    """Linear layers with BatchNorm + ReLU between them and nothing after the last (Sec. 2.2.4)."""
+    """Linear layers with BatchNorm + ReLU between them and nothing after the last (Sec. 2.2.3.2, A.2.2.5).
 
-    def __init__(self, dims: list[int]):
+    ``plain_after``: 1-based linear layers after which BN + ReLU are left out. The 4L-MLP is two stacked
+    2L-MLPs, so it has none after its 2nd layer (App. A.2.2.5; the authors' ``get_mlp`` skips layer 2)."""
+
+    def __init__(self, dims: list[int], plain_after: tuple[int, ...] = ()):
         super().__init__()
         self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.norms = nn.ModuleList(nn.Sequential(nn.BatchNorm1d(b), nn.ReLU(inplace=True)) for b in dims[1:-1])
+        self.norms = nn.ModuleList(
+            nn.Identity() if i + 1 in plain_after else nn.Sequential(nn.BatchNorm1d(b), nn.ReLU(inplace=True))
+            for i, b in enumerate(dims[1:-1]))
 
     def forward(self, x: torch.Tensor, upto: int | None = None) -> torch.Tensor:
         """Output of the first ``upto`` linear layers (all by default); an intermediate output is taken
-        after that layer's linear map, before its BN/ReLU (Table 2.8's "BB+2L-MLP")."""
+        after that layer's linear map, before any BN/ReLU (Table 2.8's "BB+2L-MLP")."""
         n = len(self.linears) if upto is None else upto
         if not 1 <= n <= len(self.linears):
             raise ValueError(f"upto must be in 1..{len(self.linears)}, got {upto}")
@@ -38,6 +43,11 @@ class PredictionHead(nn.Module):
             if i < n - 1:
                 x = self.norms[i](x)
         return x
+
+
+def build_head(kind: str, m: int, d: int, equal_width: bool = False) -> PredictionHead:
+    """The head of ``kind`` from student dim ``m`` to teacher dim ``d`` (Table 2.7's linear / 2L / 4L)."""
+    return PredictionHead(head_dims(kind, m, d, equal_width), plain_after=(2,) if kind == "mlp4" else ())
 
 
 class Student(nn.Module):

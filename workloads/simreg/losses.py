@@ -13,10 +13,11 @@ def regression_loss(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tenso
 
 
 def multi_teacher_loss(students: list[torch.Tensor], teachers: list[torch.Tensor]) -> torch.Tensor:
-    """Eq. 2.5: sum over teachers j of the regression loss between head j's output and teacher j."""
+    """Eq. 2.5: L = 1/K sum_k d(f_t^k, g^k(f_s)), the mean over the K teachers of the regression loss between
+    head k's output and teacher k (each head gets only its teacher's gradient; the backbone gets them all)."""
     if len(students) != len(teachers):
         raise ValueError(f"one head per teacher: got {len(students)} head outputs for {len(teachers)} teachers")
-    return sum(regression_loss(s, t) for s, t in zip(students, teachers))
+    return sum(regression_loss(s, t) for s, t in zip(students, teachers)) / len(teachers)
 
 
 def compress_1q(student: torch.Tensor, teacher: torch.Tensor, teacher_bank: torch.Tensor,
@@ -33,7 +34,8 @@ def compress_1q(student: torch.Tensor, teacher: torch.Tensor, teacher_bank: torc
 def compress_2q(student: torch.Tensor, teacher: torch.Tensor, student_bank: torch.Tensor, teacher_bank: torch.Tensor,
                 tau_s: float, tau_t: float) -> torch.Tensor:
     """CompRess-2q: as 1q but the student query is compared with a bank of *student* features of the
-    same images (each model in its own embedding space)."""
+    same images (each model in its own embedding space). In the authors' code (``CompReSSMomentum``) that
+    bank is filled by a momentum copy of the student (EMA 0.999); the workload keeps that key encoder."""
     s, t = F.normalize(student, dim=1), F.normalize(teacher.detach(), dim=1)
     log_ps = F.log_softmax(s @ student_bank.detach().T / tau_s, dim=1)
     pt = F.softmax(t @ teacher_bank.detach().T / tau_t, dim=1)

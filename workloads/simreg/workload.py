@@ -1,6 +1,7 @@
 """The ``simreg`` workload: distil frozen teacher(s) into a student with SimReg or CompRess, then evaluate."""
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 
 import torch
@@ -12,11 +13,12 @@ from workloads.cmsf.augment import two_view_augment
 from workloads.cmsf.data import Indexed, load_split
 from workloads.cmsf.evaluation import embed, knn_and_linear
 from workloads.cmsf.memory_bank import MemoryBank
+from workloads.cmsf.momentum import momentum_update
 from workloads.cmsf.networks import Backbone
 from workloads.common.datasets import dataset_info
 from workloads.common.models import build_model
 from workloads.simreg.config import SimRegConfig
-from workloads.simreg.heads import PredictionHead, Student, head_dims
+from workloads.simreg.heads import PredictionHead, Student, build_head
 from workloads.simreg.losses import compress_1q, compress_2q, feature_mse, multi_teacher_loss
 from workloads.simreg.teachers import load_teacher
 
@@ -53,7 +55,7 @@ def build_student(cfg: SimRegConfig, info, teacher_dims: list[int]) -> Student:
     kw = {"width": 16} if cfg.student == "small_cnn" else {}
     backbone = Backbone(build_model(cfg.student, info.num_classes, image_size=info.image_size,
                                     in_chans=info.channels, mean=info.mean, std=info.std, **kw))
-    heads = [PredictionHead(head_dims(cfg.head, backbone.dim, d, cfg.equal_width)) for d in teacher_dims]
+    heads = [build_head(cfg.head, backbone.dim, d, cfg.equal_width) for d in teacher_dims]
     return Student(backbone, heads)
 
 
@@ -64,7 +66,7 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
     cfg = resolve(cfg, ctx.scale, len(train_ds))
     dev = ctx.device
     teachers = [load_teacher(t, i, dataset=cfg.dataset, scale=ctx.scale, cache_dir=ctx.cache_dir, device=dev,
-                             epochs=cfg.teacher_epochs) for i, t in enumerate(cfg.teachers)]
+                             epochs=cfg.teacher_epochs, data_root=ctx.data_root) for i, t in enumerate(cfg.teachers)]
     student = build_student(cfg, info, [t.dim for t in teachers]).to(dev)
     loader = DataLoader(Indexed(train_ds), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(ctx.seed))
@@ -77,6 +79,8 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
     t_dim = teachers[0].dim
     t_bank = MemoryBank(cfg.memory_size, t_dim, device=dev)
     s_bank = MemoryBank(cfg.memory_size, t_dim, device=dev)
+    # CompRess-2q fills the student bank from a momentum copy of the student (authors' CompReSSMomentum)
+    student_key = copy.deepcopy(student).requires_grad_(False) if cfg.method == "compress_2q" else None
     gen = torch.Generator().manual_seed(ctx.seed)
     flip = cfg.dataset != "digits"
     same, t_aug, s_aug = augmentation_plan(cfg.augmentation)
@@ -95,7 +99,9 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
                 loss = multi_teacher_loss(outs, tf)
             else:
                 tn = torch.nn.functional.normalize(tf[0], dim=1)
-                sn = torch.nn.functional.normalize(outs[0].detach(), dim=1)
+                with torch.no_grad():
+                    key = student_key(xs)[0] if student_key is not None else outs[0]
+                sn = torch.nn.functional.normalize(key.detach(), dim=1)
                 if len(t_bank) == 0:        # the very first batch is its own bank
                     t_bank.enqueue(tn, idx, idx)
                     s_bank.enqueue(sn, idx, idx)
@@ -110,6 +116,8 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
             loss.backward()
             opt.step()
             sched.step()
+            if student_key is not None:
+                momentum_update(student_key, student, cfg.compress_momentum)
             step += 1
             if step % 10 == 0:
                 ctx.report(step=step, loss=float(loss.detach()))
