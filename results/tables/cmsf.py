@@ -1,4 +1,4 @@
-"""CMSF (dissertation Sec. 2.1, App. A.1): Tables 2.1, 2.3, 2.5, 2.6, A.2, Fig. 2.6 and the memory-size study."""
+"""CMSF (dissertation Sec. 2.1, App. A.1): Tables 2.1-2.6, A.2, A.10, Fig. 2.6 and the memory-size study."""
 from pathlib import Path
 
 import pandas as pd
@@ -57,3 +57,22 @@ register_table(TableSpec(
     id="cmsf-memory-size", paper="CMSF", title="CMSF memory-bank size study (Table 2.1 compares MSF with 256k/1M banks)",
     sweeps=("cmsf/tableA_memory.yaml",), rows=("memory_size",), columns=("method",), metrics=("nn1",), fmt="{:.1f}",
     notes=MINI))
+register_table(TableSpec(
+    id="cmsf-table2.2", paper="CMSF",
+    title="CMSF Table 2.2: linear top-1 (%) of the self- and fully supervised settings (the paper adds transfer to ten data sets)",
+    sweeps=("cmsf/table2_2_methods.yaml", "cmsf/table2_5_coarse.yaml"), rows=("method", "top_all"), metrics=("linear",),
+    filters={"coarse": False}, fmt="{:.1f}", published="cmsf-table2.2.csv",
+    notes=MINI + " CMSF_sup top-all comes from the Table 2.5 sweep (fine labels). Transfer columns: paper only."))
+register_table(TableSpec(
+    id="cmsf-table2.4", paper="CMSF", title="CMSF Table 2.4: linear top-1 (%) with 1 % and 10 % of the labels",
+    sweeps=("cmsf/table2_1.yaml",), rows=("method",), metrics=("linear_1pct", "linear_10pct"), fmt="{:.1f}",
+    published="cmsf-table2.4.csv",
+    notes=MINI + " Class-balanced subsets: 1 % of digits is one image per class, 10 % is ~14 per class."))
+register_table(TableSpec(
+    id="cmsf-tableA.10", paper="CMSF",
+    title="CMSF Table A.10(c, d): supervised CMSF, top-k / memory size / top-all / target in S_i, linear top-1 (%)",
+    sweeps=("cmsf/tableA10_sup_ablation.yaml", "cmsf/tableA10_top_all_target.yaml"),
+    rows=("topk", "memory_size", "top_all", "include_target"), metrics=("linear", "nn1"), fmt="{:.1f}",
+    published="cmsf-tableA.10.csv",
+    notes=MINI + " Memory sizes at mini are 256 / 1,024 (the paper's 128k / 512k, ratio 1:4), so mini rows and "
+    "paper rows do not share keys; topk = 1 is BYOL-asym."))

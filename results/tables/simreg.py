@@ -1,4 +1,4 @@
-"""SimReg (dissertation Sec. 2.2): Tables 2.7, 2.8, 2.9, 2.13, 2.14, 2.15."""
+"""SimReg (dissertation Sec. 2.2): Tables 2.7-2.11, 2.13-2.15 (2.12, detection on VOC, is transcribed only)."""
 from results.spec import TableSpec, register_table
 
 MINI = ("mini scale: scikit-learn digits; teachers are CNNs trained here (small_cnn width 64 / small_resnet), "
@@ -23,14 +23,23 @@ register_table(TableSpec(
     fmt="{:.1f}", published="simreg-table2.13.csv", notes=MINI))
 register_table(TableSpec(
     id="simreg-table2.14", paper="SimReg", title="SimReg Table 2.14: multi-teacher distillation, one head per teacher (Eq. 2.5)",
-    sweeps=("simreg/table2_14_multi_teacher.yaml",), rows=("head",), metrics=("nn1", "nn20", "linear"), fmt="{:.1f}",
-    notes=MINI + " Published rows are ImageNet teacher pairs (MoCo-v2/BYOL/SwAV), which have no mini counterpart."))
+    sweeps=("simreg/table2_14_multi_teacher.yaml",), rows=("teachers", "head"), metrics=("nn1", "nn20", "linear"),
+    fmt="{:.1f}", published="simreg-table2.14.csv",
+    notes=MINI + " Mini distils the two small teachers trained here; the paper's rows are pairs of MoCo-v2/BYOL/SwAV."))
 register_table(TableSpec(
     id="simreg-table2.15", paper="SimReg", title="SimReg Table 2.15: distilling a supervised teacher, head ablation",
     sweeps=("simreg/table2_15_supervised_teacher.yaml",), rows=("head",), metrics=("nn1", "nn20", "linear"),
-    fmt="{:.1f}", notes=MINI + " The dissertation's text layer of Table 2.15 is garbled (7 of 9 cells legible), so it is not transcribed."))
+    fmt="{:.1f}", published="simreg-table2.15.csv", notes=MINI))
+register_table(TableSpec(
+    id="simreg-table2.11", paper="SimReg",
+    title="SimReg Table 2.11: linear transfer top-1 (%) of SimReg vs CompRess-1q/2q students (4L-MLP heads)",
+    sweeps=("simreg/table2_11_transfer.yaml",), rows=("student", "method"),
+    metrics=("transfer_digits_c_fog_5", "transfer_cifar10", "transfer_cifar100", "transfer_synthetic"), fmt="{:.1f}",
+    published="simreg-table2.11.csv",
+    notes=MINI + " Mini transfer target: digits under fog, severity 5 (digits-c); paper: CIFAR-10/100 of the ten sets."))
 register_table(TableSpec(
     id="simreg-table2.10", paper="SimReg", title="SimReg Table 2.10: SimReg vs CompRess (4L-MLP heads) with different teachers",
     sweeps=("simreg/table2_10_teachers.yaml",), rows=("teachers", "method"), metrics=("nn1", "nn20", "linear"),
-    fmt="{:.1f}", notes=MINI + " Published rows are BYOL / SwAV ResNet-50 teachers (paper scale only); at mini the two "
+    fmt="{:.1f}", published="simreg-table2.10.csv",
+    notes=MINI + " Published rows are BYOL / SwAV ResNet-50 teachers (paper scale only); at mini the two "
     "teachers are the two small CNNs trained here."))

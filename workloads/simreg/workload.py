@@ -21,6 +21,7 @@ from workloads.simreg.config import SimRegConfig
 from workloads.simreg.heads import PredictionHead, Student, build_head
 from workloads.simreg.losses import compress_1q, compress_2q, feature_mse, multi_teacher_loss
 from workloads.simreg.teachers import load_teacher
+from workloads.simreg.transfer import parse_transfer, transfer_linear
 
 SMALL = ("smoke", "mini")
 
@@ -30,6 +31,8 @@ def resolve(cfg: SimRegConfig, scale: str, n_train: int) -> SimRegConfig:
     if cfg.method != "simreg" and len(cfg.teachers) != 1:
         raise ConfigError(f"{cfg.method} distils one teacher; multi-teacher distillation (Eq. 2.5) is SimReg's. "
                           f"Give one teacher or method=simreg.")
+    for spec in cfg.transfer:                 # fail before training, not after
+        parse_transfer(spec)
     if not cfg.teachers:
         raise ConfigError("teachers is empty; give at least one teacher ('auto', 'arch' or 'arch@checkpoint.pt').")
     return replace(
@@ -124,8 +127,11 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
         ctx.progress(epoch + 1, cfg.epochs, "simreg epochs")
         if step >= total:
             break
-    ctx.summary(**evaluate_student(student, teachers, train_ds, test_ds, cfg, ctx, info.num_classes),
-                final_loss=float(loss.detach()), steps=float(step))
+    metrics = evaluate_student(student, teachers, train_ds, test_ds, cfg, ctx, info.num_classes)
+    if cfg.transfer:
+        metrics.update(transfer_linear(student.inference_model(), cfg.transfer, ctx=ctx, image_size=info.image_size,
+                                       linear_epochs=cfg.linear_epochs))
+    ctx.summary(**metrics, final_loss=float(loss.detach()), steps=float(step))
 
 
 def evaluate_student(student: Student, teachers, train_ds, test_ds, cfg: SimRegConfig, ctx: Context,
