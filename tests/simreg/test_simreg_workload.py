@@ -60,3 +60,39 @@ def test_teacher_checkpoint_round_trip(tmp_path):
     torch.save(model.state_dict(), path)
     s = run(tmp_path, scale="paper", teachers=[f"small_cnn@{path}"], student="small_cnn", epochs=1, batch_size=64)
     assert "nn1" in s.summaries
+
+
+def test_transfer_evaluation_and_bad_transfer_names(tmp_path):
+    s = run(tmp_path, head="linear", transfer=["synthetic"]).summaries
+    assert 0 <= s["transfer_synthetic"] <= 100
+    with pytest.raises(ConfigError, match="digits-c:<corruption>:<severity>"):
+        run(tmp_path, transfer=["digits-c:fog"])
+    with pytest.raises(ConfigError, match="not supported"):
+        run(tmp_path, transfer=["food101"])
+
+
+def test_named_paper_teachers_resolve_under_the_data_root(tmp_path):
+    from workloads.simreg.teachers import parse_teacher
+    from workloads.simreg.transfer import metric_name
+
+    assert parse_teacher("byol", "paper", tmp_path) == ("resnet50", str(tmp_path / "teachers" / "byol.pth"))
+    assert parse_teacher("small_cnn", "mini") == ("small_cnn", "")
+    assert metric_name("digits-c:fog:5") == "transfer_digits_c_fog_5"
+
+
+def test_compress_2q_student_bank_comes_from_a_momentum_student(tmp_path, monkeypatch):
+    import workloads.simreg.workload as wl_mod
+
+    seen = []
+    real = wl_mod.momentum_update
+
+    def spy(target, online, m):
+        seen.append(m)
+        return real(target, online, m)
+
+    monkeypatch.setattr(wl_mod, "momentum_update", spy)
+    run(tmp_path, method="compress_2q")
+    assert seen == [0.999] * 3                     # one EMA step of the key student per training step
+    seen.clear()
+    run(tmp_path, method="compress_1q")
+    assert seen == []                              # 1q has no student bank
