@@ -100,3 +100,14 @@ def test_default_ats_layers_match_the_papers_blocks_3_to_9():
     assert len(_ats_layers(SlowFormerConfig(), 12)) == len(ATS_WEIGHTS_TINY)
     assert max(_ats_layers(SlowFormerConfig(), 4)) < 3  # never after the last block (it would save nothing)
     assert _ats_layers(SlowFormerConfig(ats_layers=[1, 2]), 4) == (1, 2)
+
+
+def test_random_location_pastes_the_whole_patch_at_a_different_place_per_image():
+    patch = torch.full((3, 4, 4), 255.0)
+    imgs = torch.zeros(16, 3, 32, 32)
+    out = Adversary(patch, location="random").apply(imgs, generator=torch.Generator().manual_seed(0))
+    assert torch.all(out.sum(dim=(1, 2, 3)) == 3 * 16)  # every image carries exactly the 4x4 patch
+    corners = {tuple(torch.nonzero(o[0])[0].tolist()) for o in out}
+    assert len(corners) > 8  # locations differ between images
+    fixed = Adversary(patch).apply(imgs)
+    assert torch.all(fixed[:, :, :4, :4] == 1.0) and fixed[:, :, 4:].sum() == 0
