@@ -41,7 +41,7 @@ def test_cmsf_self_uses_m_prime_after_one_epoch_and_draws_fig_2_5(tmp_path, monk
         return real(w, w_ok, prev, prev_ok, k_prime)
 
     monkeypatch.setattr(wl_mod, "self_constraint", spy)
-    ctx = run(tmp_path, method="cmsf_self", steps=8, memory_size=128)
+    ctx = run(tmp_path, method="cmsf_self", steps=8, memory_size=128, batch_size=64)
     assert ctx.summaries["steps"] == 8
     assert calls[0] == (0, 0) and calls[-1][0] == 64 and calls[-1][1] > 0
     assert (tmp_path / "w" / "fig2.5_purity_rank.png").is_file()

@@ -9,11 +9,11 @@ from typing import Literal
 class CmsfConfig:
     method: Literal["byol", "msf", "cmsf_self", "cmsf_sup", "cmsf_semi"] = "cmsf_self"  # setting of Sec. 2.1.3
     dataset: str = "digits"        # synthetic | digits | imagenet | imagenet100 (paper data under data_root)
-    arch: str = "auto"             # backbone; auto: small_cnn (smoke/mini), resnet50 (paper)
+    arch: str = "auto"             # backbone; auto: small_cnn (width 8 at smoke, 32 at mini), resnet50 (paper)
     n_train: int = 0               # synthetic only: number of images (0 = 256)
     epochs: int = 0                # 0 = auto: 2 (smoke), 30 (mini), 200 (paper)
     steps: int = 0                 # >0 caps the total number of training steps (smoke)
-    batch_size: int = 0            # 0 = auto: 64 (smoke/mini), 256 (paper)
+    batch_size: int = 0            # 0 = auto: 32 (smoke), 64 (mini), 256 (paper)
     lr: float = 0.05               # SGD learning rate, cosine schedule (Sec. 2.1.4)
     weight_decay: float = 1e-4     # SGD weight decay (Sec. 2.1.4)
     momentum: float = 0.99         # EMA m of the target encoder (Sec. 2.1.4)
@@ -22,8 +22,8 @@ class CmsfConfig:
     top_all: bool = False          # cmsf_sup top-all: S_i = C_i (Table 2.2/2.5)
     include_target: bool = True    # u_i is part of S_i; false = Table A.10(d)'s "target not in top-k"
     k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3); 0 = same as topk (Table A.2)
-    proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 256 (small), 4096 (paper)
-    proj_dim: int = 0              # embedding size; 0 = auto: 64 (small), 512 (paper)
+    proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 64 (smoke), 256 (mini), 4096 (paper)
+    proj_dim: int = 0              # embedding size; 0 = auto: 32 (smoke), 64 (mini), 512 (paper)
     label_noise: float = 0.0       # cmsf_sup: share of corrupted training labels (Fig. 2.6: 0.05..0.5)
     coarse: bool = False           # cmsf_sup: train with coarse labels, evaluate on fine ones (Table 2.5)
     coarse_map: str = ""           # JSON list fine->coarse class (needed for ImageNet-coarse)

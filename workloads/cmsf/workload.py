@@ -50,10 +50,10 @@ def resolve(cfg: CmsfConfig, scale: str, n_train: int) -> CmsfConfig:
         cfg, topk=topk, k_prime=cfg.k_prime or topk,
         arch=("small_cnn" if small else "resnet50") if cfg.arch == "auto" else cfg.arch,
         epochs=cfg.epochs or {"smoke": 2, "mini": 30, "paper": 200}[scale],
-        batch_size=cfg.batch_size or (64 if small else 256),
+        batch_size=cfg.batch_size or {"smoke": 32, "mini": 64, "paper": 256}[scale],
         memory_size=cfg.memory_size or (n_train if small else 128000),
-        proj_hidden=cfg.proj_hidden or (256 if small else 4096),
-        proj_dim=cfg.proj_dim or (64 if small else 512),
+        proj_hidden=cfg.proj_hidden or {"smoke": 64, "mini": 256, "paper": 4096}[scale],
+        proj_dim=cfg.proj_dim or {"smoke": 32, "mini": 64, "paper": 512}[scale],
         linear_epochs=cfg.linear_epochs or (5 if scale == "smoke" else 40),
     )
 
@@ -68,8 +68,10 @@ class Trainer:
 
     def __init__(self, cfg: CmsfConfig, ctx: Context, info, true_labels: torch.Tensor, num_steps: int):
         self.cfg, self.ctx, self.dev = cfg, ctx, ctx.device
+        # smoke checks the code paths, not accuracy: a width-8 CNN keeps each CI trial to a couple of seconds
+        kw = {"width": 8} if cfg.arch == "small_cnn" and ctx.scale == "smoke" else {}
         backbone = build_backbone(cfg.arch, num_classes=info.num_classes, image_size=info.image_size,
-                                  in_chans=info.channels, mean=info.mean, std=info.std)
+                                  in_chans=info.channels, mean=info.mean, std=info.std, **kw)
         self.online = Encoder(backbone, cfg.proj_hidden, cfg.proj_dim).to(self.dev)
         self.predictor = mlp([cfg.proj_dim, cfg.proj_hidden, cfg.proj_dim]).to(self.dev)
         self.target = copy.deepcopy(self.online).requires_grad_(False)

@@ -12,12 +12,12 @@ class SimRegConfig:
     equal_width: bool = False      # all head widths = teacher dim (Table 2.8's ResNet-18 study)
     dataset: str = "digits"        # synthetic (smoke) | digits (mini) | imagenet (paper)
     n_train: int = 0               # synthetic only: number of images (0 = 256)
-    student: str = "auto"          # auto: small_cnn width 16 (smoke/mini), mobilenet_v2 (paper)
+    student: str = "auto"          # auto: small_cnn (width 8 smoke, 16 mini), mobilenet_v2 (paper)
     teachers: list[str] = field(default_factory=lambda: ["auto"])  # "arch", "arch@ckpt.pt" or moco_v2/byol/swav/supervised; >1 = Eq. 2.5
     teacher_epochs: int = 0        # mini/smoke teachers trained here: epochs (0 = auto: 1 smoke, 15 mini)
     epochs: int = 0                # distillation epochs; 0 = auto: 2 (smoke), 20 (mini), 130 (paper)
     steps: int = 0                 # >0 caps the number of distillation steps (smoke)
-    batch_size: int = 0            # 0 = auto: 64 (smoke/mini), 256 (paper)
+    batch_size: int = 0            # 0 = auto: 32 (smoke), 64 (mini), 256 (paper)
     lr: float = 0.05               # SGD learning rate, cosine schedule
     weight_decay: float = 1e-4     # SGD weight decay
     # Table 2.13's five settings: same image or two views, then teacher/student augmentation strength

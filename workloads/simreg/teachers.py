@@ -56,7 +56,9 @@ def load_teacher(spec: str, index: int, *, dataset: str, scale: str, cache_dir: 
         if arch not in SMALL_TEACHERS:
             raise ConfigError(f"teacher arch {arch!r} needs a checkpoint ('{arch}@/path.pt'); only {SMALL_TEACHERS} "
                               f"are trained here at {scale} scale.")
-        width = {"small_cnn": {"width": 64}, "small_resnet": {"widths": (32, 64, 128)}}[arch]
+        # smoke: narrow teachers (trained in a second); mini: a width-64 CNN and a (32, 64, 128) ResNet
+        width = ({"small_cnn": {"width": 16}, "small_resnet": {"widths": (8, 16, 32)}} if scale == "smoke" else
+                 {"small_cnn": {"width": 64}, "small_resnet": {"widths": (32, 64, 128)}})[arch]
         model = get_source_model(arch, dataset, cache_dir=cache_dir, device=device, seed=index,
                                  epochs=epochs, lr=0.05, **width)
         backbone = Backbone(model)

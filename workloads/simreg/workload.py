@@ -40,7 +40,7 @@ def resolve(cfg: SimRegConfig, scale: str, n_train: int) -> SimRegConfig:
         student=("small_cnn" if small else "mobilenet_v2") if cfg.student == "auto" else cfg.student,
         teacher_epochs=cfg.teacher_epochs or (1 if scale == "smoke" else 15),
         epochs=cfg.epochs or {"smoke": 2, "mini": 20, "paper": 130}[scale],
-        batch_size=cfg.batch_size or (64 if small else 256),
+        batch_size=cfg.batch_size or {"smoke": 32, "mini": 64, "paper": 256}[scale],
         memory_size=cfg.memory_size or (n_train if small else 128000),
         linear_epochs=cfg.linear_epochs or (5 if scale == "smoke" else 40),
     )
@@ -54,8 +54,8 @@ def augmentation_plan(name: str) -> tuple[bool, str, str]:
     return False, parts[1], parts[2]
 
 
-def build_student(cfg: SimRegConfig, info, teacher_dims: list[int]) -> Student:
-    kw = {"width": 16} if cfg.student == "small_cnn" else {}
+def build_student(cfg: SimRegConfig, info, teacher_dims: list[int], scale: str = "mini") -> Student:
+    kw = {"width": 8 if scale == "smoke" else 16} if cfg.student == "small_cnn" else {}
     backbone = Backbone(build_model(cfg.student, info.num_classes, image_size=info.image_size,
                                     in_chans=info.channels, mean=info.mean, std=info.std, **kw))
     heads = [build_head(cfg.head, backbone.dim, d, cfg.equal_width) for d in teacher_dims]
@@ -70,7 +70,7 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
     dev = ctx.device
     teachers = [load_teacher(t, i, dataset=cfg.dataset, scale=ctx.scale, cache_dir=ctx.cache_dir, device=dev,
                              epochs=cfg.teacher_epochs, data_root=ctx.data_root) for i, t in enumerate(cfg.teachers)]
-    student = build_student(cfg, info, [t.dim for t in teachers]).to(dev)
+    student = build_student(cfg, info, [t.dim for t in teachers], ctx.scale).to(dev)
     loader = DataLoader(Indexed(train_ds), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
                         generator=torch.Generator().manual_seed(ctx.seed))
     if len(loader) == 0:
