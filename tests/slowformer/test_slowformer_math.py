@@ -189,3 +189,34 @@ def test_avit_model_drops_exactly_the_tokens_its_halting_scores_say():
     assert torch.all(t.token_masks[:, :, 0])  # CLS runs every layer
     expected = per_image_flops(t.tokens, model.shape)
     assert torch.equal(model.flops(), expected) and torch.all(expected < dense_flops(model.shape))
+
+
+def test_ats_block_charges_attention_output_and_mlp_only_for_sampled_tokens():
+    shape = ViTShape(dim=16, num_heads=2, mlp_ratio=4.0, num_patches=64, patch_pixels=48, num_classes=5, depth=1)
+    n, m, d, h = 65, 10, 16, 64
+    # Q,K,V and QKᵀ for the 65 tokens that entered; A·V, projection and MLP for the 10 sampled ones
+    want = 2 * (3 * n * d * d + n * n * d + m * n * d + m * d * d + 2 * m * d * h)
+    assert block_flops(torch.tensor([n]), shape, tokens_out=torch.tensor([m])).item() == want
+    assert block_flops(torch.tensor([n]), shape, tokens_out=torch.tensor([n])).item() == vit_block_flops(n, d)
+
+
+def test_ats_samples_inside_the_block_and_unsampled_tokens_skip_its_mlp():
+    dense = _tiny_dense()
+    model = ATSViT(dense, ats_layers=(1,), max_tokens=10).eval()  # 9 sample points: most tokens are dropped
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        model(x)
+        t = model.last
+        h = model.embed(x)
+        h, _, _ = run_block(dense.net.blocks[0], h)
+        full, _, _ = run_block(dense.net.blocks[1], h)  # block 1 on every token
+    kept = t.token_masks[2]  # the tokens that left the ATS block = those entering block 2
+    assert torch.all(t.tokens[:, 1] == 65) and torch.all(t.tokens_out[:, 1] == kept.sum(-1))
+    assert torch.all(t.tokens_out[:, 1] <= 10) and torch.all(kept[:, 0])
+    assert torch.equal(t.tokens[:, 2], t.tokens_out[:, 1])
+    assert torch.equal(model.flops(), per_image_flops(t.tokens, model.shape, tokens_out=t.tokens_out))
+    assert torch.all(model.flops() < per_image_flops(t.tokens, model.shape))  # the ATS block itself saves compute
+    # the sampled tokens got block 1 exactly as the dense block computes them (keys = every entering token)
+    with torch.no_grad():
+        out, _, _ = run_block(dense.net.blocks[1], h, select=lambda a, v: kept)
+    assert torch.allclose(out[kept], full[kept], atol=1e-5) and torch.equal(out[~kept], h[~kept])

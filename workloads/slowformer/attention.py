@@ -5,15 +5,22 @@ physically removing them would (the cost ``compute.py`` charges); the dense case
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn as nn
 
 
 def run_block(block: nn.Module, x: torch.Tensor, token_mask: torch.Tensor | None = None,
-              head_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+              head_mask: torch.Tensor | None = None,
+              select: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Returns (new tokens (B, N, D), attention (B, H, N, N), values (B, H, N, d)).
 
-    ``token_mask`` (B, N) bool: tokens that run this block; ``head_mask`` (B, H) in {0, 1}: heads kept."""
+    ``token_mask`` (B, N) bool: tokens that run this block; ``head_mask`` (B, H) in {0, 1}: heads kept.
+    ``select(attn, v)`` → (B, N) bool, a subset of ``token_mask``: ATS samples inside the block, after the
+    attention matrix, so only the selected tokens get the attention output, projection and MLP; the others
+    leave the block unchanged (and are excluded from later blocks by the caller)."""
     attn_mod = block.attn
     b, n, d = x.shape
     heads = attn_mod.num_heads
@@ -25,6 +32,8 @@ def run_block(block: nn.Module, x: torch.Tensor, token_mask: torch.Tensor | None
     if token_mask is not None:
         scores = scores.masked_fill(~token_mask[:, None, None, :], float("-inf"))
     attn = scores.softmax(dim=-1)
+    if select is not None:
+        token_mask = select(attn, v)
     out = attn_mod.attn_drop(attn) @ v
     if head_mask is not None:
         out = out * head_mask[:, :, None, None].to(out)

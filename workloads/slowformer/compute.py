@@ -39,21 +39,26 @@ class ViTShape:
                    num_classes=vit.num_classes, depth=len(vit.blocks))
 
 
-def block_flops(tokens: torch.Tensor, shape: ViTShape, heads: torch.Tensor | None = None) -> torch.Tensor:
+def block_flops(tokens: torch.Tensor, shape: ViTShape, heads: torch.Tensor | None = None,
+                tokens_out: torch.Tensor | None = None) -> torch.Tensor:
     """Vectorised ``vit_block_flops``: ``tokens`` and ``heads`` are per-(image, layer) counts; the attention
-    width is heads·head_dim (AdaViT drops heads), the MLP always runs on the kept tokens."""
+    width is heads·head_dim (AdaViT drops heads), the MLP always runs on the kept tokens.
+
+    ``tokens_out`` (ATS, which samples inside the block): tokens that get the attention output, projection and
+    MLP; Q, K, V and QKᵀ are computed for all ``tokens`` that entered. Equal counts give the dense formula."""
     n = tokens.double()
+    m = n if tokens_out is None else tokens_out.double()
     da = (heads.double() if heads is not None else torch.full_like(n, shape.num_heads)) * shape.head_dim
     d, hidden = shape.dim, int(shape.dim * shape.mlp_ratio)
-    macs = 3 * n * d * da + 2 * n * n * da + n * da * d + 2 * n * d * hidden
+    macs = 3 * n * d * da + n * n * da + m * n * da + m * da * d + 2 * m * d * hidden
     return 2 * macs
 
 
 def per_image_flops(tokens: torch.Tensor, shape: ViTShape, heads: torch.Tensor | None = None,
-                    blocks: torch.Tensor | None = None) -> torch.Tensor:
-    """FLOPs per image (B,) from tokens per layer (B, L), optional heads per layer (B, L) and block-executed
-    flags (B, L): patch embedding + the blocks that ran + the classifier on CLS."""
-    per_block = block_flops(tokens, shape, heads)
+                    blocks: torch.Tensor | None = None, tokens_out: torch.Tensor | None = None) -> torch.Tensor:
+    """FLOPs per image (B,) from tokens per layer (B, L), optional heads per layer (B, L), block-executed
+    flags (B, L) and tokens leaving an ATS block (B, L): patch embedding + the blocks that ran + the classifier."""
+    per_block = block_flops(tokens, shape, heads, tokens_out)
     if blocks is not None:
         per_block = per_block * blocks.double()
     embed = 2 * shape.num_patches * shape.patch_pixels * shape.dim

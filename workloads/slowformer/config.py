@@ -29,7 +29,7 @@ class SlowFormerConfig:
     halt_eps: float = 0.01              # ε of the 1 − ε halting threshold
     gate_scale: float = 10.0            # halting gate: sigmoid(γ·t₀ − β), γ
     gate_center: float = 30.0           # β (A-ViT uses 30 for DeiT; small models start from a lower gate)
-    ats_layers: list[int] = field(default_factory=list)  # 0-based blocks after which ATS samples; empty = ATS blocks 3..9 of 12, scaled
+    ats_layers: list[int] = field(default_factory=list)  # 0-based ATS blocks; empty = blocks 3..9 (1-based) of 12, scaled
     max_tokens: int = 197               # ATS upper limit on sampled tokens
     gamma_p: float = 0.5                # AdaViT usage budgets for training (patches, heads, blocks)
     gamma_h: float = 0.5

@@ -23,6 +23,7 @@ class Trace:
     plus what the attack losses read (halting scores, CLS attentions, decisions)."""
 
     tokens: torch.Tensor
+    tokens_out: torch.Tensor | None = None       # ATS: tokens leaving each block (sampled inside it), (B, L)
     heads: torch.Tensor | None = None
     blocks: torch.Tensor | None = None
     halting: torch.Tensor | None = None          # A-ViT: masked halting scores (L, B, N)
@@ -55,7 +56,7 @@ class EfficientViT(nn.Module):
 
     def flops(self, trace: Trace | None = None) -> torch.Tensor:
         t = trace or self.last
-        return per_image_flops(t.tokens, self.shape, t.heads, t.blocks)
+        return per_image_flops(t.tokens, self.shape, t.heads, t.blocks, t.tokens_out)
 
 
 class AViT(EfficientViT):
@@ -97,7 +98,9 @@ class AViT(EfficientViT):
 
 class ATSViT(EfficientViT):
     """ATS: in the chosen blocks, tokens are re-sampled by inverse transform sampling of the CLS-attention ×
-    ‖V‖ importance (Eq. 4.4), at most ``max_tokens`` samples; parameter-free, so it runs on the dense weights."""
+    ‖V‖ importance (Eq. 4.4), at most ``max_tokens`` samples; parameter-free, so it runs on the dense weights.
+    As in ATS the sampling happens inside the block, right after the attention matrix: the tokens not sampled
+    already skip that block's attention output, projection and MLP (``Trace.tokens_out``)."""
 
     def __init__(self, dense: nn.Module, ats_layers: tuple[int, ...], max_tokens: int = 197):
         super().__init__(dense)
@@ -110,17 +113,26 @@ class ATSViT(EfficientViT):
         x = self.embed(images)
         b, n, _ = x.shape
         running = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        masks, cls_attn = [], []
+        masks, leaving, cls_attn = [], [], []
         for i, blk in enumerate(self.vit.blocks):
             masks.append(running)
-            x, attn, v = run_block(blk, x, running)
             if i in self.ats_layers:
-                cls_attn.append(attn)
-                scores = ats_fn.importance_scores(attn, v, running)
-                keep = ats_fn.inverse_transform_sample(scores.detach(), min(self.max_tokens, n) - 1)
-                running = running & torch.cat([torch.ones_like(keep[:, :1]), keep], dim=1)
+                sampled: list[torch.Tensor] = []
+
+                def sample(attn: torch.Tensor, v: torch.Tensor, entering: torch.Tensor = running) -> torch.Tensor:
+                    cls_attn.append(attn)
+                    scores = ats_fn.importance_scores(attn, v, entering)
+                    keep = ats_fn.inverse_transform_sample(scores.detach(), min(self.max_tokens, n) - 1)
+                    sampled.append(entering & torch.cat([torch.ones_like(keep[:, :1]), keep], dim=1))  # CLS stays
+                    return sampled[-1]
+                x, _, _ = run_block(blk, x, running, select=sample)
+                running = sampled[-1]
+            else:
+                x, _, _ = run_block(blk, x, running)
+            leaving.append(running)
         token_masks = torch.stack(masks)
-        self.last = Trace(tokens=token_masks.sum(-1).T, cls_attn=cls_attn, token_masks=token_masks)
+        self.last = Trace(tokens=token_masks.sum(-1).T, tokens_out=torch.stack(leaving).sum(-1).T, cls_attn=cls_attn,
+                          token_masks=token_masks)
         return self.classify(x)
 
 

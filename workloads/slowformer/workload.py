@@ -102,12 +102,9 @@ def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.n
 def _ats_layers(cfg: SlowFormerConfig, depth: int) -> tuple[int, ...]:
     if cfg.ats_layers:
         return tuple(cfg.ats_layers)
-    # ATS replaces (1-based) blocks 3..9 of a 12-block DeiT and samples inside them, so the sampled tokens
-    # already skip that block's MLP. Our ATSViT samples after a block (0-based index i) and the tokens skip
-    # blocks i+1.. onwards: ATS block k (1-based) ≈ sampling after 0-based block k−2. Same relative span at
-    # other depths; never after the last block, where sampling would save nothing.
+    # ATS replaces (1-based) blocks 3..9 of a 12-block DeiT, i.e. 0-based 2..8; same relative span at other depths
     lo, hi = round(3 * depth / 12), round(9 * depth / 12)
-    return tuple(range(max(0, lo - 2), min(hi - 2, depth - 2) + 1))
+    return tuple(range(max(0, lo - 1), min(hi - 1, depth - 1) + 1))
 
 
 def _prior(cfg: SlowFormerConfig, depth: int) -> torch.Tensor:
