@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from workloads.compgs.kmeans import init_centroids, kmeans, quantize_ste, update_centroids
+from workloads.compgs.kmeans import init_centroids, kmeans, nearest_centroid, quantize_ste, update_centroids
 
 
 @dataclass
@@ -41,12 +41,17 @@ class AttributeCodebook:
     centroids: torch.Tensor | None = None
     assign: torch.Tensor | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)
+    frozen: bool = False  # Fig. 3.5 shared codebook: centroids fixed, only assignments are learned
 
     def step(self, x: torch.Tensor, it: int, sched: VQSchedule) -> torch.Tensor:
         """Quantized view of ``x`` (N, D) for iteration ``it``; updates codebook/assignment per the schedule."""
         if not sched.quantize_now(it):
             return x
         flat = x.detach()
+        if self.frozen:
+            if self.assign is None or self.assign.shape[0] != x.shape[0] or sched.reassign_now(it):
+                self.assign = nearest_centroid(flat, self.centroids)
+            return quantize_ste(x, self.centroids, self.assign)
         if self.centroids is None or self.assign is None or self.assign.shape[0] != x.shape[0]:
             # First use, or densification/pruning changed N: (re)start K-means from the current values.
             if self.centroids is None:

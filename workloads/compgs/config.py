@@ -1,0 +1,73 @@
+"""Configuration of the ``compgs`` workload (dissertation Sec. 3.1, App. B).
+
+Schedule fields are in iterations of the paper's 30K schedule; a run with ``iterations`` != 30000 scales every
+one of them by iterations / 30000, so smoke and mini runs keep the paper's shape (densify until half-way, VQ
+in the last third, ...). Codebook sizes are the paper's; ``codebook_scale`` shrinks them for scenes with
+far fewer Gaussians (K/N stays near the paper's ratio).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+PAPER_ITERATIONS = 30000
+
+
+@dataclass
+class CompGSConfig:
+    variant: str = ""                  # a named row of a paper table (variants.py), sets several fields; "" = as given
+    method: Literal["3dgs", "compgs", "post_kmeans"] = "compgs"  # training: plain, VQ-aware, or K-means after 3DGS
+    scene: str = "mini"                # smoke | mini | mini2 (made here) or a folder under data_root (NeRF-synthetic / COLMAP)
+    image_size: int = 0                # width of the views; 0 = scene default (smoke 24, mini 64, COLMAP 1600, NeRF 800)
+    iterations: int = 30000            # training iterations (paper 30K); the schedule below is scaled to it
+    sh_degree: int = 3                 # 3 = 3DGS; 0 = 3DGS-No-SH (DC colour only)
+    sh_interval: int = 1000            # raise the active SH degree every this many iterations (3DGS)
+    quantize: str = "sh,dc,scale,rot"  # comma-separated codebook groups; "a+b" shares one codebook (SH+DC); pos allowed
+    color_codes: int = 4096            # codebook size of dc / sh / sh+dc (paper 4096)
+    cov_codes: int = 16384             # codebook size of scale and rot ("CompGS 16K"/"32K")
+    pos_codes: int = 16384             # codebook size of positions (Table 3.9 "Pos" only)
+    codebook_scale: float = 1.0        # multiplies every codebook size (mini: 1/64); at least 2 codes remain
+    vq_start: int = 20000              # start of quantization-aware training
+    assign_end: int = 25000            # last iteration that recomputes assignments
+    kmeans_freq: int = 100             # assignments recomputed every this many iterations
+    kmeans_iters: int = 1              # K-means iterations per assignment update
+    post_kmeans_iters: int = 10        # K-means iterations of the post-training baseline
+    sort_by: str = "auto"              # group whose index is run-length encoded; auto = rot, else the first group
+    shared_codebook: bool = False      # Fig. 3.5: freeze codebooks learned (same settings) on codebook_scene; learn assignments
+    codebook_scene: str = "mini"       # the scene those shared codebooks come from
+    lambda_reg: float = 0.0            # opacity l1 weight, in units of 1e-7 as the paper prints (CompGS: 1.0)
+    reg_multiplier: float = 1.0        # scales lambda_reg for small scenes (fewer pixels per Gaussian than the paper's)
+    reg_start: int = 15000             # opacity regularisation window start
+    reg_end: int = 20000               # ... and end
+    reg_prune_interval: int = 1000     # opacity pruning inside the window
+    densify_from: int = 500            # 3DGS densification window and interval
+    densify_until: int = 15000
+    densify_interval: int = 100
+    grad_threshold: float = 0.0002     # mean view-space (NDC) gradient that triggers clone/split
+    grad_multiplier: float = 1.0       # scales grad_threshold for small scenes (mini: few, large Gaussians)
+    percent_dense: float = 0.01        # clone if max scale <= percent_dense * extent, else split
+    min_opacity: float = 0.005         # pruning threshold
+    opacity_reset_interval: int = 3000  # opacities reset to <= 0.01
+    lr_position: float = 0.00016       # 3DGS learning rates (position: times the scene extent, decays to final)
+    lr_position_final: float = 0.0000016
+    lr_dc: float = 0.0025
+    lr_sh: float = 0.000125
+    lr_opacity: float = 0.05
+    lr_scale: float = 0.005
+    lr_rot: float = 0.001
+    position_bits: int = 32            # storage: 32 = fp32, 16/8/4 = absmax Int-b (BitQ: 16)
+    opacity_bits: int = 32             # (BitQ: 8)
+    attribute_bits: int = 32           # other raw attributes and the codebooks (Int16 baselines: 16)
+    n_init: int = 0                    # generated scenes: SfM-like initial points; 0 = scene default
+    max_gaussians: int = 0             # >0 stops densification at this count (CPU safety)
+    fps_repeats: int = 3               # timed renders of the test views for FPS
+    backend: Literal["auto", "torch", "gsplat"] = "auto"  # gsplat when CUDA and the package are present
+    checkpoint_every: int = 0          # iterations between ctx.checkpoint; 0 = 10 per run
+
+    def at(self, paper_iteration: int) -> int:
+        """A schedule point of the 30K schedule, scaled to ``iterations``."""
+        return round(paper_iteration * self.iterations / PAPER_ITERATIONS)
+
+    def every(self, paper_interval: int) -> int:
+        """An interval of the 30K schedule, scaled to ``iterations`` (at least 1)."""
+        return max(1, round(paper_interval * self.iterations / PAPER_ITERATIONS))
