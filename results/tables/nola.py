@@ -7,6 +7,11 @@ import pandas as pd
 from results.spec import TableSpec, register_table
 
 FEWSHOT = ("accuracy", "trainable_params", "checkpoint_bytes")
+E2E = ("bleu", "rouge_l", "trainable_k")
+E2E_MINI = ("mini scale: a 3-layer, 64-wide GPT-2 pre-trained here on E2E-format text made by a fixed slot grammar "
+            "(workloads/nola/e2e_grammar.py; not the E2E NLG Challenge data) and adapted to the grammar's target "
+            "phrasing; greedy decoding of 80 test MRs. Paper: GPT-2 M/L on E2E, beam search; NIST/METEOR/CIDEr are "
+            "the paper's only (we score BLEU and ROUGE-L).")
 MINI = ("mini scale: small ViT pre-trained here on scikit-learn digits, adapted 10-shot to digits-c "
         "(gaussian noise, severity 3); the paper adapts ImageNet ViT-B/L to CIFAR-10/100, CUB, Caltech.")
 
@@ -45,8 +50,8 @@ register_table(TableSpec(
     sweeps=("nola/table3_10_basis.yaml",), rows=("basis_size", "rank", "target"), metrics=FEWSHOT, fmt="{:.1f}",
     notes=MINI + " The paper's Table 3.10 is GPT-2 on E2E (BLEU etc.)."))
 register_table(TableSpec(
-    id="nola-table3.11", paper="NOLA",
-    title="NOLA Table 3.11: shared vs per-layer random basis vs LoRA — accuracy (%) and training time (s)",
+    id="nola-table3.11-vit", paper="NOLA",
+    title="NOLA Table 3.11 analogue: shared vs per-layer random basis vs LoRA — few-shot ViT accuracy (%) and training time (s)",
     sweeps=("nola/table3_11_shared.yaml",), rows=("method", "shared_basis"), metrics=("accuracy", "train_seconds"),
     fmt="{:.2f}", notes=MINI))
 register_table(TableSpec(
@@ -73,3 +78,30 @@ register_table(TableSpec(
     id="nola-search", paper="NOLA",
     title="NOLA Optuna search over k = l, rank and learning rates (few-shot ViT accuracy %)",
     sweeps=("nola/search.yaml",), rows=("basis_size", "rank", "lr", "head_lr"), metrics=("accuracy",), fmt="{:.1f}"))
+register_table(TableSpec(
+    id="nola-table3.10", paper="NOLA",
+    title="NOLA Table 3.10: GPT-2 on E2E — LoRA (QV, r = 4 / 1) vs NOLA (QV / MLP, rank 8, k = l), BLEU, ROUGE-L, "
+          "trainable parameters (K)",
+    sweeps=("nola/table3_10_e2e_lora.yaml", "nola/table3_10_e2e.yaml"),
+    rows=("arch", "method", "target", "rank", "basis_size"), metrics=E2E, fmt="{:.2f}",
+    published="nola-table3.10.csv", notes=E2E_MINI))
+register_table(TableSpec(
+    id="nola-table3.11", paper="NOLA",
+    title="NOLA Table 3.11: training time (ms/batch), memory (GB, CUDA only) and E2E scores — LoRA vs NOLA QV with a "
+          "per-layer or shared random basis",
+    sweeps=("nola/table3_10_e2e_lora.yaml", "nola/table3_11_e2e_shared.yaml"),
+    rows=("arch", "method", "rank", "shared_basis"),
+    metrics=("train_memory_gb", "ms_per_batch", "trainable_k", "bleu", "rouge_l"), fmt="{:.2f}",
+    published="nola-table3.11.csv", notes=E2E_MINI + " Time and memory depend on the machine."))
+register_table(TableSpec(
+    id="nola-table3.12", paper="NOLA",
+    title="NOLA Table 3.12: effect of NOLA's rank at a fixed parameter count (QV, k = l) on E2E",
+    sweeps=("nola/table3_12_e2e_rank.yaml",), rows=("arch", "rank", "basis_size"), metrics=E2E, fmt="{:.2f}",
+    published="nola-table3.12.csv", notes=E2E_MINI))
+register_table(TableSpec(
+    id="nola-table3.13", paper="NOLA",
+    title="NOLA Table 3.13: quantized LoRA factors / NOLA coefficients on E2E, post-training (ptq) vs quantization-aware "
+          "training (qat)",
+    sweeps=("nola/table3_13_e2e_lora_quant.yaml", "nola/table3_13_e2e_quant.yaml"),
+    rows=("arch", "method", "quant_mode", "quant_bits"), metrics=("bleu", "rouge_l", "checkpoint_bytes"),
+    fmt="{:.2f}", published="nola-table3.13.csv", notes=E2E_MINI))

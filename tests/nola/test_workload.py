@@ -74,8 +74,9 @@ def test_scratch_pranc_smoke(tmp_path):
 
 
 @pytest.mark.parametrize("params, match", [
-    ({"method": "lora", "quant_mode": "ptq"}, "quant_mode"),
-    ({"method": "nola", "quant_mode": "qat", "quant_bits": 12}, "2..8"),
+    ({"method": "linear", "quant_mode": "ptq"}, "quant_mode"),
+    ({"method": "nola", "quant_mode": "qat", "quant_bits": 12}, "2-8"),
+    ({"experiment": "e2e", "method": "nola", "target": "qkv"}, "qv or mlp"),
     ({"method": "pranc", "experiment": "fewshot"}, "from-scratch"),
     ({"experiment": "subspace", "subspace_n": 7}, "even"),
 ])

@@ -7,19 +7,19 @@ from typing import Literal
 
 @dataclass
 class NolaConfig:
-    experiment: Literal["fewshot", "scratch", "subspace"] = "fewshot"  # Tables 3.15/3.16 | 3.5/B.10 | Fig. 3.7
+    experiment: Literal["fewshot", "scratch", "subspace", "e2e"] = "fewshot"  # Tables 3.15/3.16 | B.10 | Fig. 3.7 | 3.10-3.13
     method: Literal["linear", "full", "lora", "nola", "pranc"] = "nola"  # what is trained
     dataset: str = "auto"            # auto: synthetic (smoke), digits (mini), cifar10 / mnist (paper)
     target_corruption: str = "gaussian_noise"  # few-shot target task at mini: digits-c with this corruption
     target_severity: int = 3         # its severity (1..5)
-    arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch); or resnet20, vit_base_patch16_224
-    checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone
-    target: Literal["mlp", "qv", "qkv", "conv", "linear"] = "mlp"  # which layers the adapter goes into
+    arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch), gpt2-tiny/gpt2-mini (e2e smoke/mini); or resnet20, vit_base_patch16_224, gpt2-medium, gpt2-large
+    checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone (e2e: HF GPT-2 folder; default <data>/checkpoints/<arch>)
+    target: Literal["mlp", "qv", "qkv", "conv", "linear"] = "mlp"  # which layers the adapter goes into (e2e: qv or mlp)
     rank: int = 4                    # LoRA rank / NOLA basis rank r
     k: int = 1000                    # NOLA bases for A
     l: int = 1000                    # NOLA bases for B
     basis_size: int = 0              # >0 sets k = l = basis_size (the paper's k = l sweeps); 0 keeps k and l
-    lora_alpha: float = 1.0          # c of the c/r scaling
+    lora_alpha: float = 1.0          # c of the c/r scaling; <= 0: Table 3.12's rule (1 for rank >= 4, else 0.5)
     shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
     pranc_bases: int = 2000          # PRANC coefficients (whole-network random basis)
     shots: int = 10                  # training images per class (few-shot); 0 = the whole training split
@@ -29,8 +29,17 @@ class NolaConfig:
     lr: float = 0.01                 # AdamW learning rate of the trained parameters
     head_lr: float = 0.01            # learning rate of the classifier head (few-shot)
     quant_mode: Literal["none", "ptq", "qat"] = "none"  # coefficient quantization (Table 3.13)
-    quant_bits: int = 8              # bits of the quantized coefficients (2..8)
+    quant_bits: int = 8              # bits of the quantized coefficients (2..8; 16 = Table 3.13's 16-bit row)
     source_epochs: int = 20          # epochs of the source ViT trained here (mini/smoke)
+    vit_dim: int = 96                # width of the small ViT trained here (mini/smoke few-shot)
+    vit_depth: int = 6               # its blocks
+    vit_patch: int = 4               # its patch size on 32x32 inputs (8 -> 16 tokens, 4x cheaper than 4)
+    pretrain_steps: int = 0          # e2e: steps pre-training the small GPT-2 here (0 = auto: 40 smoke, 1500 mini)
+    decode: Literal["greedy", "beam"] = "greedy"  # e2e decoding (the paper: beam search, 10 beams)
+    beams: int = 10                  # beams when decode = beam
+    eval_mrs: int = 0                # e2e: test MRs decoded and scored (0 = all)
+    max_len: int = 0                 # e2e: tokens of MR + reference (0 = auto: 512 paper, model's n_positions here)
+    max_new_tokens: int = 64         # e2e: longest generated reference
     subspace_d: int = 8              # Fig. 3.7: ΔW is d×d
     subspace_n: int = 16             # Fig. 3.7: PRANC bases; NOLA uses k = l = n/2 (same coefficient count)
     subspace_rank: int = 1           # Fig. 3.7: rank of NOLA's bases

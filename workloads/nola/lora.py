@@ -6,6 +6,8 @@ import math
 import torch
 from torch import nn
 
+from workloads.nola.quantize import quantize_ste, quantize_uniform
+
 
 def lora_delta(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
     """ΔW = scale · B A (Eq. 3.1), shape (out, in); scale = c / r."""
@@ -29,9 +31,19 @@ class LoRADelta(nn.Module):
         self.b = nn.Parameter(torch.zeros(out_features, rank))
         # Same initialisation as the LoRA reference code: Kaiming-uniform A, zero B, so ΔW = 0 at start.
         nn.init.kaiming_uniform_(self.a, a=math.sqrt(5))
+        self.qat_bits: int | None = None  # set for quantization-aware training (Table 3.13's LoRA rows)
 
     def forward(self) -> torch.Tensor:
-        return lora_delta(self.a, self.b, self.scale)
+        a, b = self.a, self.b
+        if self.qat_bits is not None:
+            a, b = quantize_ste(a, self.qat_bits), quantize_ste(b, self.qat_bits)
+        return lora_delta(a, b, self.scale)
+
+    @torch.no_grad()
+    def quantize_(self, bits: int) -> None:
+        """Post-training quantization of A and B in place (Table 3.13: LoRA's factors themselves are quantized)."""
+        self.a.copy_(quantize_uniform(self.a, bits))
+        self.b.copy_(quantize_uniform(self.b, bits))
 
     def num_params(self) -> int:
         return self.a.numel() + self.b.numel()

@@ -14,6 +14,7 @@ from workloads.nola.config import NolaConfig
 from workloads.nola.fewshot import sample_few_shot
 from workloads.nola.inject import AdapterSpec, inject_adapters, trainable_count
 from workloads.nola.loop import accuracy, fit
+from workloads.nola.lora import LoRADelta
 from workloads.nola.nola import NOLADelta
 from workloads.nola.param_counts import checkpoint_bytes
 from workloads.nola.pranc import PRANCModel
@@ -27,26 +28,32 @@ def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _check(cfg: NolaConfig) -> None:
-    if cfg.quant_mode != "none" and cfg.method != "nola":
-        raise ConfigError(f"quant_mode={cfg.quant_mode!r} quantizes NOLA coefficients, but method={cfg.method!r}; "
-                          "set method: nola or quant_mode: none.")
-    if cfg.quant_mode != "none" and not 2 <= cfg.quant_bits <= 8:
-        raise ConfigError(f"quant_bits={cfg.quant_bits} is outside the paper's 2..8 bits (Table 3.13); pick 2-8.")
+    if cfg.quant_mode != "none" and cfg.method not in ("nola", "lora"):
+        raise ConfigError(f"quant_mode={cfg.quant_mode!r} quantizes NOLA coefficients or LoRA factors, but "
+                          f"method={cfg.method!r}; set method: nola/lora or quant_mode: none.")
+    if cfg.quant_mode != "none" and not (2 <= cfg.quant_bits <= 8 or cfg.quant_bits == 16):
+        raise ConfigError(f"quant_bits={cfg.quant_bits} is outside Table 3.13's bits (2-8, or 16); pick one of those.")
     if cfg.method == "pranc" and cfg.experiment != "scratch":
         raise ConfigError("method=pranc reparameterises a whole network and is a from-scratch baseline; "
                           "use experiment: scratch (or method: nola/lora for few-shot).")
+    if cfg.experiment == "e2e" and (cfg.method not in ("lora", "nola", "full") or cfg.target not in ("qv", "mlp")):
+        raise ConfigError(f"e2e adapts GPT-2 with method lora, nola or full on target qv or mlp (Table 3.10); got "
+                          f"method={cfg.method!r}, target={cfg.target!r}.")
     if cfg.experiment == "fewshot" and cfg.target in ("conv", "linear"):
         raise ConfigError(f"few-shot adapts a ViT, target={cfg.target!r} is for CNN/MLP; use mlp, qv or qkv.")
 
 
 def _adapter_spec(cfg: NolaConfig, seed: int) -> AdapterSpec:
     k, l = (cfg.basis_size, cfg.basis_size) if cfg.basis_size > 0 else (cfg.k, cfg.l)
-    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=k, l=l, alpha=cfg.lora_alpha,
+    # lora_alpha <= 0 applies Table 3.12's rule: c = 1 for ranks >= 4 and 0.5 below.
+    c = cfg.lora_alpha if cfg.lora_alpha > 0 else (1.0 if cfg.rank >= 4 else 0.5)
+    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=k, l=l, alpha=c,
                        shared_basis=cfg.shared_basis, seed=seed)
 
 
-def _nola_deltas(model: nn.Module) -> list[NOLADelta]:
-    return [m for m in model.modules() if isinstance(m, NOLADelta)]
+def _nola_deltas(model: nn.Module) -> list[NOLADelta | LoRADelta]:
+    """The quantizable adapter deltas (NOLA coefficients or LoRA factors, Table 3.13)."""
+    return [m for m in model.modules() if isinstance(m, (NOLADelta, LoRADelta))]
 
 
 def _adapter_numbers(model: nn.Module) -> int:
@@ -57,7 +64,8 @@ def _summarise_adapter(cfg: NolaConfig, model: nn.Module, summary: dict) -> None
     n = _adapter_numbers(model)
     bits = cfg.quant_bits if cfg.quant_mode != "none" else 32
     summary["adapter_params"] = float(n)
-    summary["checkpoint_bytes"] = float(checkpoint_bytes(n, bits) if cfg.method == "nola" else 4 * n)
+    # NOLA stores its basis seed next to the coefficients; LoRA stores only its factors.
+    summary["checkpoint_bytes"] = float(checkpoint_bytes(n, bits, num_seeds=1 if cfg.method == "nola" else 0))
 
 
 def _fewshot_data(cfg: NolaConfig, ctx: Context):
@@ -88,9 +96,13 @@ def _source_vit(cfg: NolaConfig, ctx: Context, source: str) -> nn.Module:
     if not cfg.checkpoint and not 1 <= cfg.source_epochs:
         raise ConfigError("source_epochs must be >= 1 to pre-train the source ViT here.")
     n_train = 256 if source == "synthetic" else None
+    # The small ViT's size comes from the config (a patch-8, 64-wide ViT makes the mini quickstart cheap);
+    # heads are 32 channels wide, as in the default 96-wide, 3-head model.
+    build = {} if arch != "small_vit" else {"embed_dim": cfg.vit_dim, "depth": cfg.vit_depth,
+                                            "patch_size": cfg.vit_patch, "num_heads": max(1, cfg.vit_dim // 32)}
     return get_source_model(arch, source, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
                             epochs=cfg.source_epochs, lr=1e-3, optimizer="adamw", weight_decay=0.05,
-                            augment=False, checkpoint=cfg.checkpoint or None, n_train=n_train)
+                            augment=False, checkpoint=cfg.checkpoint or None, n_train=n_train, **build)
 
 
 def _head_name(model: nn.Module) -> str:
@@ -209,4 +221,9 @@ def run_subspace(cfg: NolaConfig, ctx: Context) -> None:
 @register("nola", config=NolaConfig)
 def run(cfg: NolaConfig, ctx: Context) -> None:
     _check(cfg)
+    if cfg.experiment == "e2e":
+        from workloads.nola.e2e_experiment import run_e2e
+
+        run_e2e(cfg, ctx)
+        return
     {"fewshot": run_fewshot, "scratch": run_scratch, "subspace": run_subspace}[cfg.experiment](cfg, ctx)
