@@ -44,15 +44,19 @@ def scene_extent(cameras: list[dict]) -> float:
 
 
 def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, device: torch.device, backend: str,
-          seed: int, ctx=None) -> dict:
-    """Train from ``scene['points']``; returns dict(model, quantizer, train_time_s, extent)."""
+          seed: int, ctx=None, key: str = "") -> dict:
+    """Train from ``scene['points']``; returns dict(model, quantizer, train_time_s, extent).
+
+    ``key`` names this training in checkpoints: a trial that trains twice (Fig. 3.5 learns the shared codebook
+    first) must never resume one training from the other's checkpoint.
+    """
     views = scene["train"]
     extent = scene_extent([v["camera"] for v in views])
     lrs = learning_rates(cfg, extent)
     gen = torch.Generator().manual_seed(seed)
     bg = scene["background"].to(device)
     state = ctx.restore() if ctx is not None else None
-    if state is not None and state.get("kind") == "compgs-train":
+    if state is not None and state.get("kind") == "compgs-train" and state.get("key") == key:
         model = GaussianModel.from_state(state["model"], lrs)
         if quantizer is not None and state["quantizer"]:
             quantizer.load_state_dict(state["quantizer"])
@@ -111,7 +115,7 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
                 ctx.report(step=it, loss=loss.item(), num_gaussians=len(model))
                 ctx.progress(it + 1, cfg.iterations, "train")
             if (it + 1) % ckpt_every == 0 and it + 1 < cfg.iterations:
-                ctx.checkpoint({"kind": "compgs-train", "it": it + 1, "model": model.state_dict(),
+                ctx.checkpoint({"kind": "compgs-train", "key": key, "it": it + 1, "model": model.state_dict(),
                                 "quantizer": quantizer.state_dict() if quantizer else None,
                                 "elapsed": time.perf_counter() - t0, "rng": gen.get_state()})
     if quantizer is not None and quantizer.groups and quantizer.sched.quantize_now(cfg.iterations - 1):

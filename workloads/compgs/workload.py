@@ -117,7 +117,7 @@ def trained_model(cfg: CompGSConfig, ctx: Context, backend: str) -> dict:
             if cfg.shared_codebook:
                 src = trained_model(dataclasses.replace(cfg, scene=cfg.codebook_scene, shared_codebook=False), ctx, backend)
                 quantizer.freeze(src["codebooks"])
-        res = train(cfg, scene, quantizer, device=ctx.device, backend=backend, seed=ctx.seed, ctx=ctx)
+        res = train(cfg, scene, quantizer, device=ctx.device, backend=backend, seed=ctx.seed, ctx=ctx, key=key)
         out = {"params": {k: v.detach().cpu() for k, v in res["model"].params.items()}, "train_time_s": res["train_time_s"],
                "codebooks": {g: b.centroids.cpu() for g, b in quantizer.books.items()} if quantizer else {},
                "indices": {g: b.assign.cpu() for g, b in quantizer.books.items()} if quantizer else {}}
