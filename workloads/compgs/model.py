@@ -41,13 +41,14 @@ def nn_mean_sq_dist(points: torch.Tensor, k: int = 3, chunk: int = 4096) -> torc
 class GaussianModel:
     """Parameters as leaf tensors, one Adam param group each (names as in ``ATTRS``)."""
 
-    def __init__(self, params: dict[str, torch.Tensor], sh_degree: int):
+    def __init__(self, params: dict[str, torch.Tensor], sh_degree: int, device: torch.device | str = "cpu"):
         self.sh_degree = sh_degree
-        self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+        self.params = {k: v.detach().to(device).clone().requires_grad_(True) for k, v in params.items()}
         self.opt: torch.optim.Adam | None = None
 
     @classmethod
-    def from_points(cls, points: torch.Tensor, colors: torch.Tensor, sh_degree: int) -> "GaussianModel":
+    def from_points(cls, points: torch.Tensor, colors: torch.Tensor, sh_degree: int,
+                    device: torch.device | str = "cpu") -> "GaussianModel":
         """3DGS initialisation from (SfM) points: isotropic scale from 3 neighbours, opacity 0.1, identity rotation."""
         n = points.shape[0]
         dims = attr_dims(sh_degree)
@@ -55,7 +56,7 @@ class GaussianModel:
         rot[:, 0] = 1.0
         return cls({"pos": points.float(), "dc": rgb_to_dc(colors.float()), "sh": torch.zeros(n, dims["sh"]),
                     "scale": torch.log(torch.sqrt(nn_mean_sq_dist(points.float())))[:, None].repeat(1, 3), "rot": rot,
-                    "opacity": torch.full((n, 1), math.log(0.1 / 0.9))}, sh_degree)
+                    "opacity": torch.full((n, 1), math.log(0.1 / 0.9))}, sh_degree, device)
 
     def __len__(self) -> int:
         return self.params["pos"].shape[0]
@@ -93,6 +94,8 @@ class GaussianModel:
                           min_opacity: float, generator: torch.Generator, max_gaussians: int = 0) -> None:
         """3DGS adaptive density control: clone small hot Gaussians, split big ones (parents removed), prune."""
         p = {k: v.detach() for k, v in self.params.items()}
+        dev = p["pos"].device
+        grad_norm = grad_norm.to(dev)
         clone, split = densify_masks(grad_norm, p["scale"], grad_threshold, percent_dense, extent)
         if max_gaussians and len(self) + int(clone.sum()) + int(split.sum()) > max_gaussians:
             clone &= False
@@ -104,7 +107,7 @@ class GaussianModel:
             child = {k: v[split].repeat(2, 1) for k, v in p.items()}
             child["pos"], child["scale"] = means, log_s
             self.append(child)
-        keep = torch.ones(len(self), dtype=torch.bool)
+        keep = torch.ones(len(self), dtype=torch.bool, device=dev)
         keep[:n_before] &= ~split  # split parents are replaced by their children
         scales = torch.exp(self.params["scale"].detach()).amax(1)
         keep &= ~prune_mask(self.params["opacity"].detach()[:, 0], min_opacity) & (scales <= 0.1 * extent)
@@ -129,8 +132,8 @@ class GaussianModel:
                 "opt": self.opt.state_dict() if self.opt else None}
 
     @classmethod
-    def from_state(cls, state: dict, lrs: dict[str, float]) -> "GaussianModel":
-        m = cls(state["params"], state["sh_degree"])
+    def from_state(cls, state: dict, lrs: dict[str, float], device: torch.device | str = "cpu") -> "GaussianModel":
+        m = cls(state["params"], state["sh_degree"], device)
         m.make_optimizer(lrs)
         if state.get("opt"):
             m.opt.load_state_dict(state["opt"])

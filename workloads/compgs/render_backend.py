@@ -28,8 +28,9 @@ def render_view(attrs: dict[str, torch.Tensor], sh_degree: int, camera: dict, ba
         mean2d = meta["means2d"]
         if mean2d.requires_grad:
             mean2d.retain_grad()
-        radii = meta["radii"].reshape(n, -1) if meta["radii"].numel() >= n else meta["radii"]
-        return {"image": out["image"], "visible": (radii.reshape(n, -1).amax(1) > 0).detach(), "mean2d": mean2d,
+        # radii are (1, N) or (1, N, 2) depending on the gsplat version
+        visible = (meta["radii"].reshape(n, -1) > 0).any(1).detach()
+        return {"image": out["image"], "visible": visible, "mean2d": mean2d,
                 "mean2d_view": lambda: mean2d.grad.reshape(n, 2) if mean2d.grad is not None else None}
     out = render_sparse(attrs["pos"], attrs["scale"], attrs["rot"], attrs["opacity"][:, 0], sh, sh_degree, camera,
                         background)

@@ -57,13 +57,13 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
     bg = scene["background"].to(device)
     state = ctx.restore() if ctx is not None else None
     if state is not None and state.get("kind") == "compgs-train" and state.get("key") == key:
-        model = GaussianModel.from_state(state["model"], lrs)
+        model = GaussianModel.from_state(state["model"], lrs, device)
         if quantizer is not None and state["quantizer"]:
             quantizer.load_state_dict(state["quantizer"])
         start, elapsed = state["it"], state["elapsed"]
         gen.set_state(state["rng"])
     else:
-        model = GaussianModel.from_points(scene["points"], scene["colors"], cfg.sh_degree)
+        model = GaussianModel.from_points(scene["points"], scene["colors"], cfg.sh_degree, device)
         model.make_optimizer(lrs)
         start, elapsed = 0, 0.0
     accum = torch.zeros(len(model))
@@ -81,7 +81,7 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
         view = views[int(order[it % len(views)])]
         model.set_lr("pos", position_lr(cfg, extent, it))
         degree = min(cfg.sh_degree, it // cfg.every(cfg.sh_interval))
-        attrs = {k: v.to(device) for k, v in model.params.items()}
+        attrs = dict(model.params)
         if quantizer is not None:
             attrs = quantizer(attrs, it)
         out = render_view(attrs, degree, view["camera"], bg, backend)
