@@ -31,6 +31,8 @@ class NolaConfig:
     quant_mode: Literal["none", "ptq", "qat"] = "none"  # coefficient quantization (Table 3.13)
     quant_bits: int = 8              # bits of the quantized coefficients (2..8; 16 = Table 3.13's 16-bit row)
     source_epochs: int = 20          # epochs of the source ViT trained here (mini/smoke)
+    source_lr: float = 0.001         # AdamW learning rate of that source training
+    source_batch: int = 128          # its batch size
     vit_dim: int = 96                # width of the small ViT trained here (mini/smoke few-shot)
     vit_depth: int = 6               # its blocks
     vit_patch: int = 4               # its patch size on 32x32 inputs (8 -> 16 tokens, 4x cheaper than 4)

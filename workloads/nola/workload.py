@@ -101,7 +101,8 @@ def _source_vit(cfg: NolaConfig, ctx: Context, source: str) -> nn.Module:
     build = {} if arch != "small_vit" else {"embed_dim": cfg.vit_dim, "depth": cfg.vit_depth,
                                             "patch_size": cfg.vit_patch, "num_heads": max(1, cfg.vit_dim // 32)}
     return get_source_model(arch, source, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
-                            epochs=cfg.source_epochs, lr=1e-3, optimizer="adamw", weight_decay=0.05,
+                            epochs=cfg.source_epochs, lr=cfg.source_lr, batch_size=cfg.source_batch,
+                            optimizer="adamw", weight_decay=0.05,
                             augment=False, checkpoint=cfg.checkpoint or None, n_train=n_train, **build)
 
 
