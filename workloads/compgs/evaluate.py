@@ -21,9 +21,11 @@ def evaluate(attrs: dict[str, torch.Tensor], sh_degree: int, views: list[dict], 
     """Mean PSNR/SSIM over ``views`` (renders clamped to [0, 1]) and FPS = views / wall time of the fastest of ``repeats`` passes."""
     attrs = {k: v.to(device) for k, v in attrs.items()}
     bg = background.to(device)
-    images, ps, ss = [], [], []
+    images, ps, ss, pairs = [], [], [], []
     for v in views:
-        img = render_view(attrs, sh_degree, v["camera"], bg, backend)["image"].clamp(0, 1)
+        out = render_view(attrs, sh_degree, v["camera"], bg, backend)
+        img = out["image"].clamp(0, 1)
+        pairs.append(out.get("n_pairs", 0))
         gt = v["image"].to(device)
         ps.append(psnr(img, gt))
         ss.append(float(ssim_map(img, gt).mean()))
@@ -37,5 +39,7 @@ def evaluate(attrs: dict[str, torch.Tensor], sh_degree: int, views: list[dict], 
             render_view(attrs, sh_degree, v["camera"], bg, backend)
         sync()
         best = min(best, time.perf_counter() - t)
+    # pixel-Gaussian pairs per view: the torch rasterizer's work, a load-independent companion to FPS
     return {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss), "fps": len(views) / best,
+            "pairs_per_view": sum(pairs) / len(pairs),
             "images": images}

@@ -158,6 +158,8 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
                "num_gaussians_k": n / 1e3, "memory_mb": size / 1e6, "compression": plain_3dgs_bytes(n) / size,
                "mem": 20.0 * size / plain_3dgs_bytes(n), "train_time_min": trained["train_time_s"] / 60,
                "train_time_s": trained["train_time_s"]}
+    if ev["pairs_per_view"]:
+        metrics["render_pairs_k"] = ev["pairs_per_view"] / 1e3
     if groups:
         metrics.update(memory_breakdown(sizes_b))
     ctx.summary(**metrics)
