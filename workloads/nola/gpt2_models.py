@@ -49,7 +49,8 @@ def check_checkpoint_folder(folder: Path, arch: str) -> None:
     weights = ("model.safetensors", "pytorch_model.bin")
     problems = []
     if not folder.is_dir():
-        problems.append(f"folder {folder} does not exist")
+        problems.append(f"the folder itself (expected inside: config.json, {' or '.join(weights)}, "
+                        "tokenizer.json or vocab.json + merges.txt)")
     else:
         if not (folder / "config.json").is_file():
             problems.append("config.json")
