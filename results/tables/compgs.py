@@ -13,7 +13,9 @@ from results.spec import TableSpec, register_table
 
 MINI = ("mini scale: a ground-truth Gaussian scene (textured sphere on a textured disc, scikit-learn sample photos) "
         "rendered here at 48x48 from 24 ring views, 6 held-out test views; 400 iterations with the 30K schedule scaled "
-        "to them; codebooks x1/64 (4K -> 64 codes); lambda_reg x250 (the paper's images have ~250x more pixels). FPS is "
+        "to them (lr_opacity 0.1: opacities must move as far in 75x fewer steps); codebooks x1/64 (4K -> 64 codes); "
+        "lambda_reg x250 (the paper's images have ~250x more pixels). Variant rows log the sweep's fields; the "
+        "variant's own settings are in workloads/compgs/variants.py. FPS is "
         "the pure-PyTorch CPU rasterizer. mem = file size x 20 / a 59-float 3DGS file of the same Gaussians (the paper's "
         "scale, 3DGS = 20.0).")
 QUALITY = ("ssim", "psnr")
