@@ -36,7 +36,7 @@ class NolaConfig:
     vit_dim: int = 96                # width of the small ViT trained here (mini/smoke few-shot)
     vit_depth: int = 6               # its blocks
     vit_patch: int = 4               # its patch size on 32x32 inputs (8 -> 16 tokens, 4x cheaper than 4)
-    pretrain_steps: int = 0          # e2e: steps pre-training the small GPT-2 here (0 = auto: 40 smoke, 1500 mini)
+    pretrain_steps: int = 0          # e2e: steps pre-training the small GPT-2 here (0 = auto: 40 smoke, 800 mini)
     decode: Literal["greedy", "beam"] = "greedy"  # e2e decoding (the paper: beam search, 10 beams)
     beams: int = 10                  # beams when decode = beam
     eval_mrs: int = 0                # e2e: test MRs decoded and scored (0 = all)

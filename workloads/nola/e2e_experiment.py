@@ -22,7 +22,7 @@ from workloads.nola.inject import inject_adapters, merge_all, trainable_count
 # Grammar corpus sizes per scale (distinct MRs; two references each).
 CORPUS = {"smoke": {"pretrain_mrs": 60, "train_mrs": 40, "test_mrs": 6},
           "mini": {"pretrain_mrs": 3000, "train_mrs": 600, "test_mrs": 80}}
-PRETRAIN_STEPS = {"smoke": 40, "mini": 1500}
+PRETRAIN_STEPS = {"smoke": 40, "mini": 800}
 
 
 def _pairs(data: "dict[str, list[str]]") -> list[tuple[str, str]]:
