@@ -13,7 +13,9 @@ as fine-tuning GPT-2 on E2E conditions English it already knows on the MR.
 from __future__ import annotations
 
 import csv
+import os
 import random
+import uuid
 from pathlib import Path
 
 GRAMMAR_VERSION = 2  # bump when sentences change, so cached CSVs/models are rebuilt
@@ -106,9 +108,10 @@ def make_split(style: str, count: int, seed: int, exclude: set[str] = frozenset(
 
 
 def write_e2e_csv(rows: list[tuple[str, str]], path: Path) -> Path:
-    """Write rows in the official E2E CSV layout (header ``mr,ref``), atomically."""
+    """Write rows in the official E2E CSV layout (header ``mr,ref``), atomically (safe with concurrent writers)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    # A per-process temporary name: parallel trials write the same content and the last rename wins.
+    tmp = path.with_suffix(f".{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     with tmp.open("w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["mr", "ref"])

@@ -19,7 +19,8 @@ IGNORE = -100  # label of positions without loss (prompt and padding), as torch'
 def encode_example(tok, mr: str, ref: str | None, max_len: int) -> tuple[list[int], int]:
     """Token ids of ``MR <eos> [ref <eos>]`` and the prompt length; the MR is cut from the left if too long."""
     prompt = tok.encode(mr) + [tok.eos_token_id]
-    target = [] if ref is None else tok.encode(ref) + [tok.eos_token_id]
+    # The leading space makes GPT-2's BPE see the reference's first word as a word start; words ignore it.
+    target = [] if ref is None else tok.encode(" " + ref) + [tok.eos_token_id]
     prompt = prompt[-max(1, max_len - len(target)):]
     ids = (prompt + target)[:max_len]
     return ids, len(prompt)
