@@ -100,7 +100,7 @@ def _groups_and_sizes(cfg: CompGSConfig) -> tuple[dict, dict]:
                     for g, m in groups.items()}
 
 
-def trained_model(cfg: CompGSConfig, ctx: Context, backend: str) -> dict:
+def trained_model(cfg: CompGSConfig, ctx: Context, backend: str, scene: dict | None = None) -> dict:
     """Train (or reuse the cached result of the same training settings and seed; trials differing only in storage
     share one training, as the paper's post-training baselines do)."""
     key = _training_key(cfg, ctx.seed)
@@ -109,7 +109,7 @@ def trained_model(cfg: CompGSConfig, ctx: Context, backend: str) -> dict:
     with FileLock(str(path) + ".lock"):
         if path.is_file():
             return torch.load(path, weights_only=False)
-        scene = load_scene(cfg, ctx)
+        scene = scene if scene is not None else load_scene(cfg, ctx)
         groups, sizes = _groups_and_sizes(cfg)
         quantizer = None
         if cfg.method == "compgs":
@@ -139,7 +139,8 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
     if cfg.scene in SCENES and not cfg.n_init:
         cfg = dataclasses.replace(cfg, n_init=N_INIT[cfg.scene])
     backend = resolve_backend(cfg.backend, ctx.device)
-    trained = trained_model(cfg, ctx, backend)
+    scene = load_scene(cfg, ctx)  # fails early, with the layout, when the data is missing
+    trained = trained_model(cfg, ctx, backend, scene)
     params = trained["params"]
     if cfg.method == "post_kmeans":
         codebooks, indices = post_training_kmeans(params, groups, sizes, cfg.post_kmeans_iters, ctx.seed)
@@ -150,7 +151,6 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
     sizes_b = save_compressed(file, content, sort_by=sort_group, position_bits=cfg.position_bits,
                               opacity_bits=cfg.opacity_bits, attribute_bits=cfg.attribute_bits)
     loaded = load_compressed(file)  # every reported number comes from the file as read back
-    scene = load_scene(cfg, ctx)
     ev = evaluate(renderable(loaded), cfg.sh_degree, scene["test"], scene["background"], backend, ctx.device,
                   cfg.fps_repeats)
     n, size = len(loaded), file.stat().st_size
