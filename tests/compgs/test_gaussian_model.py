@@ -68,3 +68,25 @@ def test_reset_opacity_caps_at_one_percent():
         m.params["opacity"][:5] = 3.0
     m.reset_opacity()
     assert float(torch.sigmoid(m.params["opacity"]).max()) <= 0.01 + 1e-6
+
+
+def test_pruning_everything_is_a_clear_error():
+    import pytest
+
+    m = _model(3)
+    with pytest.raises(RuntimeError, match="remove all 3 Gaussians"):
+        m.keep(torch.zeros(3, dtype=torch.bool))
+
+
+def test_min_opacity_baseline_survives_the_compressed_schedule(tmp_path):
+    """3DGS prunes 100 Adam steps after an opacity reset; the scaled smoke schedule must keep that gap (min_opacity
+    0.1 > the 0.01 reset ceiling would otherwise prune every Gaussian)."""
+    from orchestrator.context import LocalContext
+    from orchestrator.registry import build_config, get_workload
+
+    wl = get_workload("compgs")
+    cfg = build_config(wl, {"variant": "min_opacity", "scene": "smoke", "iterations": 60, "opacity_reset_interval": 7500,
+                            "grad_multiplier": 10.0, "fps_repeats": 1})
+    ctx = LocalContext(seed=0, scale="smoke", work_dir=tmp_path / "w", cache_dir=tmp_path / "c")
+    wl.fn(cfg, ctx)
+    assert ctx.summaries["num_gaussians"] > 0

@@ -83,6 +83,10 @@ class GaussianModel:
             self.params[g["name"]] = new
 
     def keep(self, mask: torch.Tensor) -> None:
+        if not bool(mask.any()):
+            raise RuntimeError(
+                f"pruning would remove all {len(self)} Gaussians (opacity below min_opacity or too large); lower "
+                "min_opacity / lambda_reg, or lengthen the schedule (iterations) so opacities can recover")
         self._replace(lambda name, t: t[mask], lambda s: s[mask])
 
     def append(self, new: dict[str, torch.Tensor]) -> None:

@@ -21,6 +21,11 @@ from workloads.compgs.quantizer import VQSchedule
 from workloads.compgs.render_backend import render_view
 
 
+# Adam steps between an opacity reset (to 0.01) and the next opacity pruning in 3DGS (one densification interval):
+# not scaled with the schedule, because opacities need that many steps to climb back above min_opacity.
+RESET_RECOVERY_STEPS = 100
+
+
 def learning_rates(cfg: CompGSConfig, extent: float) -> dict[str, float]:
     return {"pos": cfg.lr_position * extent, "dc": cfg.lr_dc, "sh": cfg.lr_sh, "opacity": cfg.lr_opacity,
             "scale": cfg.lr_scale, "rot": cfg.lr_rot}
@@ -75,6 +80,7 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
     d_from, d_until, d_every = cfg.at(cfg.densify_from), cfg.at(cfg.densify_until), cfg.every(cfg.densify_interval)
     reset_every = cfg.every(cfg.opacity_reset_interval)
     order = torch.randperm(len(views), generator=gen)
+    last_reset = -RESET_RECOVERY_STEPS
     for it in range(start, cfg.iterations):
         if it % len(views) == 0:
             order = torch.randperm(len(views), generator=gen)
@@ -101,10 +107,13 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
                     accum[vis] += g_ndc[vis].norm(dim=1)
                     denom[vis] += 1
                 if it > d_from and it % d_every == 0:
-                    model.densify_and_prune(accum / denom.clamp_min(1), cfg.grad_threshold * cfg.grad_multiplier, cfg.percent_dense, extent,
-                                            cfg.min_opacity, gen, cfg.max_gaussians)
+                    recovering = it - last_reset < RESET_RECOVERY_STEPS
+                    model.densify_and_prune(accum / denom.clamp_min(1), cfg.grad_threshold * cfg.grad_multiplier,
+                                            cfg.percent_dense, extent, 0.0 if recovering else cfg.min_opacity, gen,
+                                            cfg.max_gaussians)
                 if it > 0 and it % reset_every == 0:
                     model.reset_opacity()
+                    last_reset = it
             if lam > 0 and reg_lo < it <= reg_hi and (it - reg_lo) % reg_every == 0:
                 model.prune_transparent(cfg.min_opacity)
             if len(model) != accum.numel():
