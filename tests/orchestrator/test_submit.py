@@ -64,6 +64,11 @@ def test_submit_runs_the_sweep_as_a_ray_job(tmp_path, capsys):
     ray_bin = shutil.which("ray", path=str(Path(sys.executable).parent)) or shutil.which("ray")
     assert ray_bin, "the ray CLI is installed with ray[default]"
     gcs, dash = _free_port(), _free_port()
+    # The suite's in-process Ray session already holds the agents' default ports (52365, metrics, runtime
+    # env): a second head on the same machine would start without a job agent ("No available agent").
+    agent_ports = [f"--dashboard-agent-listen-port={_free_port()}", f"--dashboard-agent-grpc-port={_free_port()}",
+                   f"--runtime-env-agent-port={_free_port()}", f"--metrics-export-port={_free_port()}",
+                   f"--ray-client-server-port={_free_port()}"]
     # Ray's unix socket paths must stay under ~107 characters: pytest's tmp_path is too deep.
     short_tmp = tempfile.mkdtemp(prefix="rt", dir="/tmp")
     env = dict(os.environ)
@@ -72,7 +77,7 @@ def test_submit_runs_the_sweep_as_a_ray_job(tmp_path, capsys):
     head = subprocess.Popen(
         [ray_bin, "start", "--head", "--block", f"--port={gcs}", "--dashboard-host=127.0.0.1",
          f"--dashboard-port={dash}", "--include-dashboard=true", "--num-cpus=2", "--disable-usage-stats",
-         f"--temp-dir={short_tmp}"],
+         f"--temp-dir={short_tmp}", *agent_ports],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_dashboard(dash)

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Runs the CUDA side of every benchmark, the GPU-only tests and a fractional-GPU Ray Tune sweep, writing
+# JSON lines / logs to $OUT (default ./bench_out). Used on the lent H100/H200 (see docs/PERFORMANCE.md):
+#   bash .devcarry/install.sh && export PYTHONPATH=/tmp/site:$PWD && bash benchmarks/gpu_suite.sh [part ...]
+# Parts: info knn kmeans palm nola tts slowformer cmsf compgs tests ray (default: all, in that order).
+set -u
+OUT=${OUT:-bench_out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg RAY_USAGE_STATS_ENABLED=0
+py=${PYTHON:-python3}
+parts=("$@")
+[ ${#parts[@]} -eq 0 ] && parts=(info knn kmeans palm nola tts slowformer cmsf compgs tests ray)
+
+step() {  # name, command...: time one step, keep its output, never stop the suite on a failure
+  local name=$1; shift
+  local t0=$(date +%s)
+  echo "=== $name: $*"
+  "$@" >"$OUT/$name.jsonl" 2>"$OUT/$name.err"
+  local rc=$?
+  echo "=== $name rc=$rc $(( $(date +%s) - t0 ))s"
+  tail -n 20 "$OUT/$name.jsonl"
+  [ $rc -ne 0 ] && tail -n 15 "$OUT/$name.err"
+  return 0
+}
+
+for part in "${parts[@]}"; do
+  case $part in
+    info) nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
+          $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" ;;
+    knn) step knn $py benchmarks/knn.py --iters 20 ;;
+    kmeans) step compgs_kmeans $py benchmarks/compgs_kmeans.py --n 2000000 --k 4096 --dim 45 ;;
+    palm) step palm_step $py benchmarks/palm_step.py --arch wrn28_10 --size 32 --batch 200 --iters 10 ;;
+    nola) step nola_step $py benchmarks/nola_step.py ;;
+    tts) step tts_latency $py benchmarks/tts_latency.py --archs revcol_mini,revcol_tiny --iters 50 ;;
+    slowformer) step slowformer_patch $py benchmarks/slowformer_patch_speed.py --models small_vit deit_tiny_patch16_224 --batch 64 ;;
+    cmsf) step cmsf_nn $py benchmarks/cmsf_nn_overhead.py --arch resnet18 --image-size 64 --batch 128 --bank 128000 --devices cuda ;;
+    compgs) for f in benchmarks/compgs_raster*.py; do [ -f "$f" ] && step "$(basename "$f" .py)" $py "$f"; done ;;
+    tests) step gpu_tests $py -m pytest -q -m gpu -p no:cacheprovider tests ;;
+    ray) step ray_gpu_sweep $py -m orchestrator run palm/table1 --scale smoke --set-resources gpu=0.25 \
+           --set-resources cpu=2 --tracking-uri "sqlite:////tmp/gpu_mlruns.db" --storage-path /tmp/ray_results ;;
+    *) echo "unknown part $part" ;;
+  esac
+done
