@@ -29,9 +29,9 @@ for part in "${parts[@]}"; do
           $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" ;;
     knn) step knn $py benchmarks/knn.py --iters 20 ;;
     kmeans) step compgs_kmeans $py benchmarks/compgs_kmeans.py --n 2000000 --k 4096 --dim 45 ;;
-    palm) step palm_step $py benchmarks/palm_step.py --arch wrn28_10 --size 32 --batch 200 --iters 10 ;;
+    palm) step palm_step $py benchmarks/palm_step.py --arch wrn28_10 --size 32 --batch 200 --iters 10 --devices cuda ;;
     nola) step nola_step $py benchmarks/nola_step.py ;;
-    tts) step tts_latency $py benchmarks/tts_latency.py --archs revcol_mini,revcol_tiny --iters 50 ;;
+    tts) step tts_latency $py benchmarks/tts_latency.py --archs revcol_mini,revcol_tiny --iters 30 ;;
     slowformer) step slowformer_patch $py benchmarks/slowformer_patch_speed.py --models small_vit deit_tiny_patch16_224 --batch 64 ;;
     cmsf) step cmsf_nn $py benchmarks/cmsf_nn_overhead.py --arch resnet18 --image-size 64 --batch 128 --bank 128000 --devices cuda ;;
     compgs) for f in benchmarks/compgs_raster*.py; do [ -f "$f" ] && step "$(basename "$f" .py)" $py "$f"; done ;;

@@ -27,8 +27,9 @@ def main():
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--devices", default="cpu,cuda", help="comma list; cuda is skipped when absent")
     a = p.parse_args()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in a.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     for device in devices:
         x = torch.rand(a.batch, 3, a.size, a.size, device=device)
         ms = {}

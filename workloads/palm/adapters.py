@@ -244,18 +244,20 @@ class Palm(Adapter):
         grads = dict(zip(names, torch.autograd.grad(self._uncertainty_loss(logits), params, retain_graph=True)))
         selected = select_layers(layer_scores(grads), self.eta)
         lrs: dict[str, torch.Tensor | float] = {}
+        mean_imp: dict[str, torch.Tensor] = {}
         n_selected = 0
         for n, p in self.params.items():
             if not selected[n]:
                 lrs[n] = 0.0
-                self.mean_importance[n] = 0.0
                 continue
             n_selected += p.numel()
             s = sensitivity(p, grads[n])
             self.smoothed[n] = ema_sensitivity(s, self.smoothed.get(n), self.alpha)
             imp = importance(s, self.smoothed[n], self.eps)
-            self.mean_importance[n] = float(imp.mean())
+            mean_imp[n] = imp.mean()
             lrs[n] = learning_rates(imp, self.kappa)
+        means = torch.stack(list(mean_imp.values())).tolist() if mean_imp else []  # one sync for all layers
+        self.mean_importance = {n: 0.0 for n in self.params} | dict(zip(mean_imp, means))
         self.adapted_fraction = n_selected / self.total_params
         loss = palm_objective(logits, logits_aug, self.lam)
         update = torch.autograd.grad(loss, params, allow_unused=True)

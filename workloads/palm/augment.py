@@ -18,12 +18,16 @@ def tta_transform(image_size: int, strength: str = "cifar") -> v2.Compose:
 
 
 class TTAugment:
-    """Augment each image of a batch independently, then add Gaussian noise (σ=0.005) and clamp to [0, 1]."""
+    """Augment a batch, then add Gaussian noise (σ=0.005) and clamp to [0, 1].
+
+    As in CoTTA's official code, one draw of the geometric/photometric parameters applies to the whole batch
+    (each call draws anew; CoTTA averages 32 calls) and the noise is per pixel. Drawing per image meant a Python
+    loop of ~4 small kernels per image: 15.5 s per CoTTA step of 200 CIFAR images on an H100."""
 
     def __init__(self, image_size: int, strength: str = "cifar", noise_std: float = 0.005):
         self.t = tta_transform(image_size, strength)
         self.noise_std = noise_std
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        out = torch.stack([self.t(img) for img in x])
+        out = self.t(x)
         return (out + self.noise_std * torch.randn_like(out)).clamp(0, 1)
