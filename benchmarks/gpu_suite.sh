@@ -36,7 +36,8 @@ for part in "${parts[@]}"; do
     cmsf) step cmsf_nn $py benchmarks/cmsf_nn_overhead.py --arch resnet18 --image-size 64 --batch 128 --bank 128000 --devices cuda ;;
     compgs) for f in benchmarks/compgs_raster*.py; do [ -f "$f" ] && step "$(basename "$f" .py)" $py "$f"; done ;;
     tests) step gpu_tests $py -m pytest -q -m gpu -p no:cacheprovider tests ;;
-    ray) step ray_gpu_sweep $py -m orchestrator run palm/table1 --scale smoke --set-resources gpu=0.25 \
+    ray) find "$(python3 -c "import ray, os; print(os.path.dirname(ray.__file__))")/core" -type f -path "*src*" -exec chmod +x {} + 2>/dev/null
+         step ray_gpu_sweep $py -m orchestrator run palm/table1 --scale smoke --set-resources gpu=0.25 \
            --set-resources cpu=2 --tracking-uri "sqlite:////tmp/gpu_mlruns.db" --storage-path /tmp/ray_results ;;
     *) echo "unknown part $part" ;;
   esac

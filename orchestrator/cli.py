@@ -26,9 +26,13 @@ def _import_plugins() -> None:
 
 
 def _console():
+    import sys
+
     from rich.console import Console
 
-    return Console()
+    # Piped output (ray job logs, CI, `| tee`) would otherwise be cut at 80 columns, which crushes wide
+    # summary tables (PALM: one column per corruption) into ellipses.
+    return Console() if sys.stdout.isatty() else Console(width=int(os.environ.get("COLUMNS", 240)))
 
 
 def _load(args: argparse.Namespace):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.ray_context import ARTIFACTS, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
+from orchestrator.ray_context import ARTIFACTS, DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
 from orchestrator.registry import get_workload
 from orchestrator.spec import Sweep, SweepError, Trial
 from orchestrator.tracking import Recorder, resolve_tracking_uri
@@ -101,6 +101,8 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
         def on_trial_result(self, iteration, trials, trial, result, **info):
             rid = self._run_for(trial)
             kind = result.get(KIND)
+            if trial.trial_id not in self.last and result.get(DEVICE):
+                recorder.client.set_tag(rid, "orchestrator.device", str(result[DEVICE]))
             self.last[trial.trial_id] = result
             if kind in ("report", "final"):
                 recorder.log_metrics(rid, _numeric(result, only_event=True), step=int(result.get(STEP, 0)))

@@ -6,7 +6,7 @@ import traceback
 import uuid
 from pathlib import Path
 
-from orchestrator.context import LocalContext
+from orchestrator.context import LocalContext, device_label
 from orchestrator.launch import LaunchResult, _trial_label, _varying
 from orchestrator.registry import build_config, get_workload
 from orchestrator.spec import Sweep, SweepError
@@ -37,6 +37,7 @@ def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str |
                 recorder.log_artifact(rid, payload)
 
         ctx = LocalContext(seed=trial.seed, scale=sweep.scale, work_dir=root / key, sink=sink)
+        recorder.client.set_tag(rid, "orchestrator.device", device_label(ctx.device))
         cfg = build_config(wl, trial.params, where=f"{sweep.path}: trial {i}")
         try:
             wl.fn(cfg, ctx)

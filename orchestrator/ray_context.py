@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.context import Context
+from orchestrator.context import Context, device_label
 from orchestrator.registry import build_config, config_to_dict, get_workload
 from orchestrator.spec import Trial
 
@@ -21,6 +21,7 @@ KIND = "_kind"
 STEP = "_step"
 ARTIFACTS = "_artifacts"
 TRACEBACK = "_traceback"
+DEVICE = "_device"  # where the trial ran (a string: MLflow tag, never a metric)
 KEYS = "_keys"  # the workload's own metric names in this event (Ray adds bookkeeping keys of its own)
 
 
@@ -65,6 +66,7 @@ class RayContext(Context):
         self._pending_checkpoint: Path | None = None
         super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
                          cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
+        self._device_label = device_label(self.device)
         ckpt = tune.get_checkpoint()
         self._restored_dir: Path | None = None
         if ckpt is not None:
@@ -73,7 +75,7 @@ class RayContext(Context):
 
     def _send(self, kind: str, metrics: dict[str, Any]) -> None:
         # The latest streamed values ride along so schedulers and searchers always see their metric.
-        payload: dict[str, Any] = {**self._last, **metrics, KIND: kind, STEP: self._step,
+        payload: dict[str, Any] = {**self._last, **metrics, KIND: kind, STEP: self._step, DEVICE: self._device_label,
                                    KEYS: "\n".join(k for k in metrics if not k.startswith("_"))}
         if self._pending:
             payload[ARTIFACTS] = "\n".join(self._pending)

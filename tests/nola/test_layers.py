@@ -75,6 +75,7 @@ def test_delta_survives_save_and_load(tmp_path):
         wrong.load_state_dict(state)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device to compare against")
 def test_delta_identical_across_devices():
     bank = BasisBank(5, k=16, l=16, rank=2, out_features=8, in_features=8)

@@ -43,6 +43,7 @@ def test_grid_sweep_records_every_trial(write_sweep, tmp_path):
         assert row["tags.workload"] == "toy_quadratic" and row["tags.scale"] == "smoke"
         assert row["tags.reproduces"] == "Toy Table 1" and row["tags.seed"] == str(seed)
         assert row["tags.sweep"].endswith("sweep.yaml") and row["tags.git_commit"] and row["tags.host"]
+        assert row["tags.orchestrator.device"] == "cpu"  # where the trial ran (cuda:N (GPU name) on a GPU)
         assert row["params.lr"] == "0.1" and row["params.steps"] == "3" and row["params.mode"] == "artifact"
         expected = (x - 2.0) ** 2 + 1.0 + 0.01 * seed
         assert row["metrics.objective"] == pytest.approx(expected)
