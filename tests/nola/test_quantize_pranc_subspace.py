@@ -56,6 +56,22 @@ def test_pranc_model_trains_only_alpha_and_starts_at_theta0():
     assert model.alpha.grad.shape == (6,) and torch.count_nonzero(model.alpha.grad) > 0
 
 
+def test_pranc_cached_basis_gives_the_same_weights_and_gradients_as_regeneration():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(4, 3), nn.ReLU(), nn.Linear(3, 2)).double()
+    x = torch.randn(5, 4, dtype=torch.float64)
+    cached = PRANCModel(net, num_bases=7, seed=2, chunk=3)
+    regen = PRANCModel(net, num_bases=7, seed=2, chunk=3, cache_mb=0)
+    assert cached.basis_is_cached() and not regen.basis_is_cached()
+    with torch.no_grad():
+        cached.alpha.copy_(torch.randn(7, dtype=torch.float64))
+        regen.alpha.copy_(cached.alpha)
+    torch.testing.assert_close(cached(x), regen(x))
+    cached(x).square().sum().backward()
+    regen(x).square().sum().backward()
+    torch.testing.assert_close(cached.alpha.grad, regen.alpha.grad)
+
+
 def test_subspace_ranks_fig_3_7():
     d = 4
     # PRANC with n bases spans exactly n dimensions (n < d²) and saturates at d².

@@ -1,10 +1,12 @@
 """PRANC (Nooralinejad et al.; dissertation Sec. 3.2 baseline): all weights θ = θ₀ + Σᵢ αᵢ vᵢ with
 random vᵢ over the whole parameter vector.
 
-The vᵢ have the size of the whole model, so they are never stored: the forward pass regenerates
-them chunk by chunk to build θ, and the backward pass regenerates them again to form
-∂L/∂αᵢ = ⟨vᵢ, ∂L/∂θ⟩. That regeneration is why PRANC is several times slower than NOLA
-(Sec. 3.2.4: 4.7×).
+The vᵢ have the size of the whole model. When k·D floats exceed ``cache_mb`` they are never stored:
+the forward pass regenerates them chunk by chunk to build θ, and the backward pass regenerates them
+again to form ∂L/∂αᵢ = ⟨vᵢ, ∂L/∂θ⟩. That regeneration is why PRANC is several times slower than NOLA
+(Sec. 3.2.4: 4.7×). Below the budget the same vᵢ (same generator, same chunks) are drawn once and
+kept on the device, so θ = α·V is one matrix product each way (on CPU regeneration cost ~1,000× NOLA's
+step for a 203k-weight MLP with k = 1000).
 """
 from __future__ import annotations
 
@@ -58,9 +60,10 @@ class PRANCModel(nn.Module):
     Only α (``num_bases`` numbers) is trained; the checkpoint is the seed, θ₀'s seed and α.
     """
 
-    def __init__(self, net: nn.Module, num_bases: int, seed: int, chunk: int = 32):
+    def __init__(self, net: nn.Module, num_bases: int, seed: int, chunk: int = 32, cache_mb: float = 1024.0):
         super().__init__()
-        self.net, self.seed, self.chunk = net, seed, chunk
+        self.net, self.seed, self.chunk, self.cache_mb = net, seed, chunk, cache_mb
+        self._basis: torch.Tensor | None = None  # (k, D) once drawn, when it fits in cache_mb
         self.names = [n for n, _ in net.named_parameters()]
         self.shapes = [p.shape for _, p in net.named_parameters()]
         theta0 = torch.cat([p.detach().reshape(-1) for p in net.parameters()])
@@ -77,8 +80,21 @@ class PRANCModel(nn.Module):
     def dim(self) -> int:
         return self.theta0.numel()
 
+    def basis_is_cached(self) -> bool:
+        k = self.alpha.shape[0]
+        return k * self.dim * self.alpha.element_size() <= self.cache_mb * 2**20
+
+    def _combined(self) -> torch.Tensor:
+        if not self.basis_is_cached():
+            return pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
+        a = self.alpha
+        if self._basis is None or self._basis.device != a.device or self._basis.dtype != a.dtype:
+            self._basis = torch.cat([random_basis_chunk(self.seed, c, n, (self.dim,), dtype=a.dtype, device=a.device)
+                                     for c, _, n in _pranc_chunks(a.shape[0], self.chunk)])
+        return a @ self._basis
+
     def weights(self) -> dict[str, torch.Tensor]:
-        theta = self.theta0 + self.basis_scale * pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
+        theta = self.theta0 + self.basis_scale * self._combined()
         out, offset = {}, 0
         for name, shape in zip(self.names, self.shapes):
             n = shape.numel()
