@@ -63,6 +63,9 @@ class CompGSConfig:
     fps_repeats: int = 3               # timed renders of the test views for FPS
     backend: Literal["auto", "torch", "gsplat"] = "auto"  # gsplat when CUDA and the package are present
     checkpoint_every: int = 0          # iterations between ctx.checkpoint; 0 = 10 per run
+    lpips_weights: str = ""            # local torchvision AlexNet/VGG16 state dict (torch.save(tv.alexnet(weights=..).state_dict()));
+                                       # set: summary metric lpips (mean over test views); "" = no LPIPS (nothing is downloaded)
+    lpips_net: Literal["alex", "vgg"] = "alex"  # LPIPS trunk the weights file is for (paper: alex)
 
     def at(self, paper_iteration: int) -> int:
         """A schedule point of the 30K schedule, scaled to ``iterations``."""

@@ -1,4 +1,5 @@
-"""Test-view metrics of a model as loaded from its file: PSNR, SSIM, rendering FPS (dissertation Table 3.1)."""
+"""Test-view metrics of a model as loaded from its file: PSNR, SSIM, LPIPS (when given a metric), rendering FPS
+(dissertation Table 3.1)."""
 from __future__ import annotations
 
 import time
@@ -6,6 +7,7 @@ import time
 import torch
 
 from workloads.compgs.losses import ssim_map
+from workloads.compgs.lpips_metric import lpips_distance
 from workloads.compgs.render_backend import render_view
 
 
@@ -17,11 +19,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate(attrs: dict[str, torch.Tensor], sh_degree: int, views: list[dict], background: torch.Tensor,
-             backend: str, device: torch.device, repeats: int = 3) -> dict:
-    """Mean PSNR/SSIM over ``views`` (renders clamped to [0, 1]) and FPS = views / wall time of the fastest of ``repeats`` passes."""
+             backend: str, device: torch.device, repeats: int = 3, lpips_metric: torch.nn.Module | None = None) -> dict:
+    """Mean PSNR/SSIM (and LPIPS when ``lpips_metric`` is given) over ``views`` (renders clamped to [0, 1]) and
+    FPS = views / wall time of the fastest of ``repeats`` passes."""
     attrs = {k: v.to(device) for k, v in attrs.items()}
     bg = background.to(device)
-    images, ps, ss, pairs = [], [], [], []
+    images, ps, ss, lp, pairs = [], [], [], [], []
     for v in views:
         out = render_view(attrs, sh_degree, v["camera"], bg, backend)
         img = out["image"].clamp(0, 1)
@@ -29,6 +32,8 @@ def evaluate(attrs: dict[str, torch.Tensor], sh_degree: int, views: list[dict], 
         gt = v["image"].to(device)
         ps.append(psnr(img, gt))
         ss.append(float(ssim_map(img, gt).mean()))
+        if lpips_metric is not None:
+            lp.append(lpips_distance(lpips_metric, img, gt))
         images.append(img.cpu())
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     best = float("inf")
@@ -40,6 +45,9 @@ def evaluate(attrs: dict[str, torch.Tensor], sh_degree: int, views: list[dict], 
         sync()
         best = min(best, time.perf_counter() - t)
     # pixel-Gaussian pairs per view: the torch rasterizer's work, a load-independent companion to FPS
-    return {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss), "fps": len(views) / best,
-            "pairs_per_view": sum(pairs) / len(pairs),
-            "images": images}
+    out = {"psnr": sum(ps) / len(ps), "ssim": sum(ss) / len(ss), "fps": len(views) / best,
+           "pairs_per_view": sum(pairs) / len(pairs),
+           "images": images}
+    if lp:
+        out["lpips"] = sum(lp) / len(lp)
+    return out

@@ -1,5 +1,5 @@
 """The ``compgs`` workload: train 3DGS / CompGS on a scene, write the real model file, load it back, and measure
-PSNR / SSIM / FPS / #Gaussians / size from the loaded file (dissertation Sec. 3.1, Tables 3.1-3.9, Figs. 3.4-3.5)."""
+PSNR / SSIM / FPS / #Gaussians / size (and LPIPS when ``lpips_weights`` names a local backbone) from the loaded file (dissertation Sec. 3.1, Tables 3.1-3.9, Figs. 3.4-3.5)."""
 from __future__ import annotations
 
 import dataclasses
@@ -20,6 +20,7 @@ from workloads.compgs.evaluate import evaluate
 from workloads.compgs.export import pick_sort_group, plain_3dgs_bytes, renderable, to_file_content
 from workloads.compgs.generated_scene import N_INIT, SCENES, make_scene
 from workloads.compgs.groups import GroupQuantizer, codebook_size, parse_groups
+from workloads.compgs.lpips_metric import build_lpips
 from workloads.compgs.model import GaussianModel
 from workloads.compgs.nerf_synthetic import SceneMissingError, load_nerf_synthetic
 from workloads.compgs.render_backend import resolve_backend
@@ -28,7 +29,7 @@ from workloads.compgs.train import post_training_kmeans, train, vq_schedule
 from workloads.compgs.variants import apply_variant
 
 STORAGE_ONLY = ("variant", "position_bits", "opacity_bits", "attribute_bits", "fps_repeats", "checkpoint_every",
-                "sort_by", "post_kmeans_iters")
+                "sort_by", "post_kmeans_iters", "lpips_weights", "lpips_net")
 VQ_ONLY = ("quantize", "color_codes", "cov_codes", "pos_codes", "codebook_scale", "vq_start", "assign_end",
            "kmeans_freq", "kmeans_iters", "shared_codebook", "codebook_scene")
 
@@ -79,6 +80,12 @@ def load_scene(cfg: CompGSConfig, ctx: Context) -> dict:
         f"scene {cfg.scene!r}: {path} is neither a NeRF-synthetic scene (transforms_train.json, transforms_test.json, "
         f"images) nor a COLMAP scene (images/ and sparse/0/cameras|images|points3D .bin or .txt). Generated scenes: "
         f"{', '.join(SCENES)}. Put real scenes under $ORCHESTRATOR_DATA (now {ctx.data_root}) and name the folder.")
+
+
+def lpips_weights_path(cfg: CompGSConfig, ctx: Context) -> Path:
+    """``lpips_weights`` as given when absolute or present relative to the working directory, else under data_root."""
+    p = Path(cfg.lpips_weights).expanduser()
+    return p if p.is_absolute() or p.is_file() else ctx.data_root / p
 
 
 def _training_key(cfg: CompGSConfig, seed: int) -> str:
@@ -140,6 +147,8 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
         cfg = dataclasses.replace(cfg, n_init=N_INIT[cfg.scene])
     backend = resolve_backend(cfg.backend, ctx.device)
     scene = load_scene(cfg, ctx)  # fails early, with the layout, when the data is missing
+    # LPIPS only from a local backbone checkpoint (never downloaded); a missing/wrong file fails here, before training
+    lpips_metric = build_lpips(lpips_weights_path(cfg, ctx), cfg.lpips_net, ctx.device) if cfg.lpips_weights else None
     trained = trained_model(cfg, ctx, backend, scene)
     params = trained["params"]
     if cfg.method == "post_kmeans":
@@ -152,12 +161,14 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
                               opacity_bits=cfg.opacity_bits, attribute_bits=cfg.attribute_bits)
     loaded = load_compressed(file)  # every reported number comes from the file as read back
     ev = evaluate(renderable(loaded), cfg.sh_degree, scene["test"], scene["background"], backend, ctx.device,
-                  cfg.fps_repeats)
+                  cfg.fps_repeats, lpips_metric=lpips_metric)
     n, size = len(loaded), file.stat().st_size
     metrics = {"psnr": ev["psnr"], "ssim": ev["ssim"], "fps": ev["fps"], "num_gaussians": n,
                "num_gaussians_k": n / 1e3, "memory_mb": size / 1e6, "compression": plain_3dgs_bytes(n) / size,
                "mem": 20.0 * size / plain_3dgs_bytes(n), "train_time_min": trained["train_time_s"] / 60,
                "train_time_s": trained["train_time_s"]}
+    if "lpips" in ev:
+        metrics["lpips"] = ev["lpips"]
     if ev["pairs_per_view"]:
         metrics["render_pairs_k"] = ev["pairs_per_view"] / 1e3
     if groups:
