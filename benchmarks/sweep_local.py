@@ -1,10 +1,11 @@
-"""Run a CMSF or SimReg sweep's trials one after another in this process (LocalContext), timing the whole sweep.
+"""Run any sweep's trials one after another in this process (LocalContext, no Ray, no MLflow), timing the sweep.
 
-Used for the quickstart budget (cmsf-table2.1 at mini within 2 minutes on 2 CPU cores) and the mini-scale evidence
-(``--seeds 0,1,2`` replaces the sweep's seeds). One JSON line per trial, then one with the total time.
+Used for the workloads' quickstart budgets (a headline table at mini within 2 minutes on 2 CPU cores) and mini-scale
+evidence (``--seeds 0,1,2`` replaces the sweep's seeds). One JSON line per trial, then one with the total time.
 
-    python benchmarks/cmsf_sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini
-    python benchmarks/cmsf_sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini --seeds 0,1,2 --keys nn1,nn20,linear
+    python benchmarks/sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini
+    python benchmarks/sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini --seeds 0,1,2 --keys nn1,nn20,linear
+    python benchmarks/sweep_local.py sweeps/tts/table1.yaml --scale mini [--cache-dir DIR]
 """
 from __future__ import annotations
 
@@ -26,12 +27,12 @@ def main() -> None:
     ap.add_argument("sweep")
     ap.add_argument("--scale", default="mini")
     ap.add_argument("--seeds", default="", help="comma-separated seeds replacing the sweep's (evidence runs)")
-    ap.add_argument("--cache-dir", default=None, help="default: a fresh temporary folder (teachers trained from scratch)")
+    ap.add_argument("--cache-dir", default=None, help="default: a fresh temporary folder (models trained from scratch)")
     ap.add_argument("--keys", default="", help="comma-separated summary keys to print (default: all)")
     args = ap.parse_args()
     sweep = load_sweep(args.sweep, args.scale)
     wl = get_workload(sweep.workload)
-    work = Path(tempfile.mkdtemp(prefix="cmsf-sweep-"))
+    work = Path(tempfile.mkdtemp(prefix=f"{sweep.name}-local-"))
     cache = Path(args.cache_dir) if args.cache_dir else work / "cache"
     keys = [k for k in args.keys.split(",") if k]
     # the sweep's trials are grid x seeds; --seeds re-expands the distinct grid points over the given seeds
