@@ -13,6 +13,8 @@ from typing import Callable
 import torch
 from torch import nn
 
+from workloads.nola.loop import optimise
+
 IGNORE = -100  # label of positions without loss (prompt and padding), as torch's cross_entropy expects
 
 
@@ -57,23 +59,16 @@ def train_lm(model: nn.Module, tok, pairs: list[tuple[str, str]], *, param_group
     warmup = min(warmup, max(0, steps - 1))
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / (warmup + 1) if s < warmup else max(0.0, (steps - s) / max(1, steps - warmup)))
-    gen = torch.Generator().manual_seed(seed)
-    losses: list[float] = []
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(0, len(pairs), (min(batch_size, len(pairs)),), generator=gen).tolist()
-        batch = make_batch(tok, [pairs[i] for i in idx], max_len)
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        batch = make_batch(tok, [pairs[i] for i in idx.tolist()], max_len)
         if prompt_loss:
             batch["labels"] = batch["input_ids"].masked_fill(batch["attention_mask"] == 0, IGNORE)
-        batch = {k: v.to(device) for k, v in batch.items()}
-        loss = lm_loss(model, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        losses.append(float(loss.detach()))
-        if report is not None and (step % max(1, steps // 10) == 0 or step == steps - 1):
-            report(step, losses[-1])
+        return lm_loss(model, {k: v.to(device) for k, v in batch.items()})
+
+    model.train()
+    losses = optimise(opt, sched, n=len(pairs), steps=steps, batch_size=batch_size, seed=seed,
+                      batch_loss=batch_loss, report=report)
     tail = losses[-max(1, math.ceil(len(losses) / 10)):] if losses else [float("nan")]
     return sum(tail) / len(tail)
 

@@ -1,4 +1,4 @@
-"""The optimisation loop shared by the few-shot and from-scratch experiments."""
+"""The optimisation loop shared by the few-shot, from-scratch and GPT-2 E2E experiments."""
 from __future__ import annotations
 
 from typing import Callable
@@ -8,17 +8,16 @@ from torch import nn
 import torch.nn.functional as F
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, param_groups: list[dict], steps: int,
-        batch_size: int, seed: int, report: Callable[[int, float], None] | None = None) -> float:
-    """AdamW on ``param_groups`` with a cosine schedule; returns the mean loss of the last 10% of steps."""
-    opt = torch.optim.AdamW(param_groups, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+def optimise(opt: torch.optim.Optimizer, sched, *, n: int, steps: int, batch_size: int, seed: int,
+             batch_loss: Callable[[torch.Tensor], torch.Tensor],
+             report: Callable[[int, float], None] | None = None) -> list[float]:
+    """The step loop every NOLA experiment shares: draw a batch of example indices (seeded), take the loss of that
+    batch, step the optimizer and the schedule; reports ~10 times. Returns the loss of every step."""
     gen = torch.Generator().manual_seed(seed)
-    tail, losses = max(1, steps // 10), []
-    model.train()
+    losses: list[float] = []
     for step in range(steps):
-        idx = torch.randint(0, x.shape[0], (min(batch_size, x.shape[0]),), generator=gen)
-        loss = F.cross_entropy(model(x[idx]), y[idx])
+        idx = torch.randint(0, n, (min(batch_size, n),), generator=gen)
+        loss = batch_loss(idx)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -26,6 +25,18 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, param_groups: lis
         losses.append(float(loss.detach()))
         if report is not None and (step % max(1, steps // 10) == 0 or step == steps - 1):
             report(step, losses[-1])
+    return losses
+
+
+def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, param_groups: list[dict], steps: int,
+        batch_size: int, seed: int, report: Callable[[int, float], None] | None = None) -> float:
+    """AdamW on ``param_groups`` with a cosine schedule; returns the mean loss of the last 10% of steps."""
+    opt = torch.optim.AdamW(param_groups, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    model.train()
+    losses = optimise(opt, sched, n=x.shape[0], steps=steps, batch_size=batch_size, seed=seed,
+                      batch_loss=lambda idx: F.cross_entropy(model(x[idx]), y[idx]), report=report)
+    tail = max(1, steps // 10)
     return sum(losses[-tail:]) / len(losses[-tail:])
 
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
-from workloads.nola.bases import random_basis_chunk
+from workloads.nola.bases import random_basis_chunk, random_bases
 
 
 def _pranc_chunks(num: int, chunk: int):
@@ -89,8 +89,9 @@ class PRANCModel(nn.Module):
             return pranc_combine(self.alpha, self.seed, self.dim, self.chunk)
         a = self.alpha
         if self._basis is None or self._basis.device != a.device or self._basis.dtype != a.dtype:
-            self._basis = torch.cat([random_basis_chunk(self.seed, c, n, (self.dim,), dtype=a.dtype, device=a.device)
-                                     for c, _, n in _pranc_chunks(a.shape[0], self.chunk)])
+            # the same chunks of the same streams as the regenerating path
+            self._basis = random_bases(self.seed, a.shape[0], (self.dim,), chunk=self.chunk, dtype=a.dtype,
+                                       device=a.device)
         return a @ self._basis
 
     def weights(self) -> dict[str, torch.Tensor]:
