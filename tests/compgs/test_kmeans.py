@@ -12,11 +12,13 @@ def test_assignment_equals_brute_force_nearest_centroid():
     assert torch.equal(nearest_centroid(x, c, chunk=64), brute)
 
 
-def test_centroid_update_is_member_mean_and_keeps_empty():
+def test_centroid_update_is_member_mean_and_empty_is_zero_or_kept():
     x = torch.tensor([[0.0, 0.0], [2.0, 4.0], [10.0, 10.0]])
     c = torch.tensor([[1.0, 1.0], [9.0, 9.0], [-5.0, -5.0]])
-    new = update_centroids(x, torch.tensor([0, 0, 1]), c)
-    assert torch.equal(new, torch.tensor([[1.0, 2.0], [10.0, 10.0], [-5.0, -5.0]]))
+    new = update_centroids(x, torch.tensor([0, 0, 1]), c)  # compact3d: an empty cluster's centre is 0
+    assert torch.equal(new, torch.tensor([[1.0, 2.0], [10.0, 10.0], [0.0, 0.0]]))
+    kept = update_centroids(x, torch.tensor([0, 0, 1]), c, empty="keep")
+    assert torch.equal(kept, torch.tensor([[1.0, 2.0], [10.0, 10.0], [-5.0, -5.0]]))
 
 
 def test_ste_forward_is_centroid_and_gradient_reaches_parameter():

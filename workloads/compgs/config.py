@@ -25,6 +25,7 @@ class CompGSConfig:
     quantize: str = "sh,dc,scale,rot"  # comma-separated codebook groups; "a+b" shares one codebook (SH+DC); pos allowed
     color_codes: int = 4096            # codebook size of dc / sh / sh+dc (paper 4096)
     cov_codes: int = 16384             # codebook size of scale and rot ("CompGS 16K"/"32K")
+    sh_codes: int = 0                  # codebook size of a group holding sh (sh, sh+dc); 0 = color_codes (text); compact3d run.sh: 512
     pos_codes: int = 16384             # codebook size of positions (Table 3.9 "Pos" only)
     codebook_scale: float = 1.0        # multiplies every codebook size (mini: 1/64); at least 2 codes remain
     vq_start: int = 20000              # start of quantization-aware training
@@ -32,14 +33,15 @@ class CompGSConfig:
     kmeans_freq: int = 100             # assignments recomputed every this many iterations
     kmeans_iters: int = 1              # K-means iterations per assignment update
     post_kmeans_iters: int = 10        # K-means iterations of the post-training baseline
+    empty_cluster: Literal["zero", "keep"] = "zero"  # centroid without members: zero vector (compact3d) or keep old value
     sort_by: str = "auto"              # group whose index is run-length encoded; auto = rot, else the first group
     shared_codebook: bool = False      # Fig. 3.5: freeze codebooks learned (same settings) on codebook_scene; learn assignments
     codebook_scene: str = "mini"       # the scene those shared codebooks come from
     lambda_reg: float = 0.0            # opacity l1 weight, in units of 1e-7 as the paper prints (CompGS: 1.0)
     reg_multiplier: float = 1.0        # scales lambda_reg for small scenes (fewer pixels per Gaussian than the paper's)
-    reg_start: int = 15000             # opacity regularisation window start
-    reg_end: int = 20000               # ... and end
-    reg_prune_interval: int = 1000     # opacity pruning inside the window
+    reg_start: int = 15000             # opacity regularisation on 1-based iterations reg_start..reg_end (compact3d: 15000..20000)
+    reg_end: int = 20000               # ... its last iteration (compact3d --max_prune_iter)
+    reg_prune_interval: int = 1000     # opacity pruning at 1-based iterations in (reg_start, reg_end] divisible by this
     densify_from: int = 500            # 3DGS densification window and interval
     densify_until: int = 15000
     densify_interval: int = 100

@@ -33,9 +33,13 @@ def parse_groups(spec: str, sh_degree: int) -> dict[str, list[str]]:
     return groups
 
 
-def codebook_size(members: list[str], color: int, cov: int, pos: int, scale: float) -> int:
-    """Paper size of a group's codebook times ``scale`` (at least 2 codes, so an index carries information)."""
-    base = pos if "pos" in members else cov if set(members) <= {"scale", "rot"} else color
+def codebook_size(members: list[str], color: int, cov: int, pos: int, scale: float, sh: int = 0) -> int:
+    """Paper size of a group's codebook times ``scale`` (at least 2 codes, so an index carries information).
+
+    ``sh`` > 0 sizes any group holding the SH coefficients on its own, as compact3d's ``--kmeans_ncls_sh``
+    does for ``sh`` and ``sh_dc`` (train_kmeans.py l.81, l.89; run.sh: 512); 0 = the colour size."""
+    base = (pos if "pos" in members else cov if set(members) <= {"scale", "rot"}
+            else sh if "sh" in members and sh > 0 else color)
     if base < 1:
         raise ConfigError(f"compgs: codebook size for {'+'.join(members)} must be >= 1, got {base}")
     if scale <= 0:
@@ -46,9 +50,11 @@ def codebook_size(members: list[str], color: int, cov: int, pos: int, scale: flo
 class GroupQuantizer:
     """One ``AttributeCodebook`` per group; ``__call__`` maps raw attributes to their STE-quantized view."""
 
-    def __init__(self, groups: dict[str, list[str]], sizes: dict[str, int], sched: VQSchedule, seed: int):
+    def __init__(self, groups: dict[str, list[str]], sizes: dict[str, int], sched: VQSchedule, seed: int,
+                 empty_cluster: str = "zero"):
         self.groups, self.sched = groups, sched
-        self.books = {g: AttributeCodebook(sizes[g], generator=torch.Generator().manual_seed(seed + i))
+        self.books = {g: AttributeCodebook(sizes[g], generator=torch.Generator().manual_seed(seed + i),
+                                           empty=empty_cluster)
                       for i, g in enumerate(groups)}
 
     def freeze(self, codebooks: dict[str, torch.Tensor]) -> None:

@@ -26,21 +26,37 @@ def nearest_centroid(x: torch.Tensor, centroids: torch.Tensor, chunk: int = 6553
     return out
 
 
-def update_centroids(x: torch.Tensor, assign: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-    """Centroid k = mean of the rows assigned to k; a centroid with no members keeps its old value."""
+EMPTY_CLUSTER_RULES = ("zero", "keep")
+
+
+def update_centroids(x: torch.Tensor, assign: torch.Tensor, centroids: torch.Tensor, empty: str = "zero") -> torch.Tensor:
+    """Centroid k = mean of the rows assigned to k (Eq. 3.1's centre update).
+
+    A centroid with no members becomes the zero vector with ``empty="zero"``, as compact3d does: its
+    ``kmeans_quantize.py`` divides the member sum (0) by ``count + 1e-6`` in both ``cluster_assign`` (l.157)
+    and ``update_centers`` (l.59). ``empty="keep"`` keeps the old value (a documented deviation). The
+    official ``+1e-6`` in the denominator (a relative change of 1e-6 / count) is not reproduced."""
+    if empty not in EMPTY_CLUSTER_RULES:
+        raise ValueError(f"empty-cluster rule {empty!r} is unknown; use 'zero' (compact3d) or 'keep'")
     k = centroids.shape[0]
     sums = torch.zeros_like(centroids).index_add_(0, assign, x)
     counts = torch.bincount(assign, minlength=k).to(x.dtype)
     new = sums / counts.clamp_min(1)[:, None]
+    if empty == "zero":
+        return new  # empty rows: 0 / 1 = 0
     return torch.where(counts[:, None] > 0, new, centroids)
 
 
-def kmeans(x: torch.Tensor, centroids: torch.Tensor, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """``iters`` Lloyd iterations from ``centroids``; returns (centroids, assignment)."""
+def kmeans(x: torch.Tensor, centroids: torch.Tensor, iters: int, empty: str = "zero"
+           ) -> tuple[torch.Tensor, torch.Tensor]:
+    """``iters`` Lloyd iterations from ``centroids``; returns (centroids, assignment).
+
+    Same order as compact3d's ``cluster_assign`` (kmeans_quantize.py l.135-175): ``iters`` times (assign,
+    update centres), then one final assignment to the updated centres."""
     x = x.detach()
     assign = nearest_centroid(x, centroids)
     for _ in range(iters):
-        centroids = update_centroids(x, assign, centroids)
+        centroids = update_centroids(x, assign, centroids, empty)
         assign = nearest_centroid(x, centroids)
     return centroids, assign
 

@@ -42,6 +42,7 @@ class AttributeCodebook:
     assign: torch.Tensor | None = None
     generator: torch.Generator = field(default_factory=torch.Generator)
     frozen: bool = False  # Fig. 3.5 shared codebook: centroids fixed, only assignments are learned
+    empty: str = "zero"  # a centroid left without members: "zero" (compact3d) or "keep" its old value
 
     def step(self, x: torch.Tensor, it: int, sched: VQSchedule) -> torch.Tensor:
         """Quantized view of ``x`` (N, D) for iteration ``it``; updates codebook/assignment per the schedule."""
@@ -56,9 +57,9 @@ class AttributeCodebook:
             # First use, or densification/pruning changed N: (re)start K-means from the current values.
             if self.centroids is None:
                 self.centroids = init_centroids(flat, self.size, self.generator)
-            self.centroids, self.assign = kmeans(flat, self.centroids, max(1, sched.iters))
+            self.centroids, self.assign = kmeans(flat, self.centroids, max(1, sched.iters), self.empty)
         elif sched.reassign_now(it):
-            self.centroids, self.assign = kmeans(flat, self.centroids, sched.iters)
+            self.centroids, self.assign = kmeans(flat, self.centroids, sched.iters, self.empty)
         else:
-            self.centroids = update_centroids(flat, self.assign, self.centroids)
+            self.centroids = update_centroids(flat, self.assign, self.centroids, self.empty)
         return quantize_ste(x, self.centroids, self.assign)

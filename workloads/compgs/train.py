@@ -1,5 +1,8 @@
 """3DGS / CompGS training loop (dissertation Sec. 3.1 implementation details; 3DGS schedule scaled by ``cfg.at``).
 
+The loop counts iterations from 0 (``it``); the opacity regulariser and its pruning are decided on the 1-based
+``it + 1``, the count compact3d's train_kmeans.py uses (l.91), so their windows land on the same iterations.
+
 Per iteration: render one training view (quantized attributes with STE once VQ has started), loss
 L1 + 0.2 D-SSIM (+ lambda_reg * sum opacity inside the regularisation window), Adam step. Density control
 (clone/split by mean view-space gradient, opacity reset, pruning) runs until ``densify_until``; opacity pruning
@@ -35,6 +38,20 @@ def position_lr(cfg: CompGSConfig, extent: float, it: int) -> float:
     """3DGS exponential decay from lr_position to lr_position_final (log-linear) over the run."""
     t = min(max(it / max(cfg.iterations, 1), 0.0), 1.0)
     return extent * math.exp((1 - t) * math.log(cfg.lr_position) + t * math.log(cfg.lr_position_final))
+
+
+def in_reg_window(iteration: int, start: int, end: int) -> bool:
+    """Whether the opacity l1 term (Sec. 3.1, "from iterations 15K to 20K") is in the loss at the 1-based
+    ``iteration``: compact3d's train_kmeans.py l.159-163 drops it when ``iteration > max_prune_iter or
+    iteration < 15000``, so both ends are included."""
+    return start <= iteration <= end
+
+
+def is_reg_prune_iteration(iteration: int, start: int, end: int, every: int) -> bool:
+    """Whether opacity pruning runs at the 1-based ``iteration`` (Sec. 3.1: "pruning every 1000 iterations"):
+    compact3d's train_kmeans.py l.221-222 prunes when ``iteration > 15000``, ``iteration <= max_prune_iter``
+    and ``iteration % 1000 == 0`` (16K, 17K, ..., 20K)."""
+    return start < iteration <= end and iteration % every == 0
 
 
 def vq_schedule(cfg: CompGSConfig) -> VQSchedule:
@@ -92,7 +109,7 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
             attrs = quantizer(attrs, it)
         out = render_view(attrs, degree, view["camera"], bg, backend)
         loss = photometric_loss(out["image"], view["image"].to(device))
-        if lam > 0 and reg_lo <= it < reg_hi:
+        if lam > 0 and in_reg_window(it + 1, reg_lo, reg_hi):
             loss = loss + lam * opacity_l1(model.params["opacity"][:, 0])
         model.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -114,7 +131,7 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
                 if it > 0 and it % reset_every == 0:
                     model.reset_opacity()
                     last_reset = it
-            if lam > 0 and reg_lo < it <= reg_hi and (it - reg_lo) % reg_every == 0:
+            if lam > 0 and is_reg_prune_iteration(it + 1, reg_lo, reg_hi, reg_every):
                 model.prune_transparent(cfg.min_opacity)
             if len(model) != accum.numel():
                 accum, denom = torch.zeros(len(model)), torch.zeros(len(model))
@@ -134,11 +151,11 @@ def train(cfg: CompGSConfig, scene: dict, quantizer: GroupQuantizer | None, *, d
 
 
 def post_training_kmeans(params: dict[str, torch.Tensor], groups: dict[str, list[str]], sizes: dict[str, int],
-                         iters: int, seed: int) -> tuple[dict, dict]:
+                         iters: int, seed: int, empty: str = "zero") -> tuple[dict, dict]:
     """Table 3.2 'Post-train K-means': cluster each group of a trained 3DGS model once, no fine-tuning."""
     codebooks, indices = {}, {}
     for i, (g, members) in enumerate(groups.items()):
         x = torch.cat([params[m].detach().cpu() for m in members], 1)
         init = init_centroids(x, sizes[g], torch.Generator().manual_seed(seed + i))
-        codebooks[g], indices[g] = kmeans(x, init, iters)
+        codebooks[g], indices[g] = kmeans(x, init, iters, empty)
     return codebooks, indices

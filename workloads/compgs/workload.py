@@ -30,8 +30,8 @@ from workloads.compgs.variants import apply_variant
 
 STORAGE_ONLY = ("variant", "position_bits", "opacity_bits", "attribute_bits", "fps_repeats", "checkpoint_every",
                 "sort_by", "post_kmeans_iters", "lpips_weights", "lpips_net")
-VQ_ONLY = ("quantize", "color_codes", "cov_codes", "pos_codes", "codebook_scale", "vq_start", "assign_end",
-           "kmeans_freq", "kmeans_iters", "shared_codebook", "codebook_scene")
+VQ_ONLY = ("quantize", "color_codes", "cov_codes", "sh_codes", "pos_codes", "codebook_scale", "vq_start", "assign_end",
+           "kmeans_freq", "kmeans_iters", "shared_codebook", "codebook_scene", "empty_cluster")
 
 
 def check_config(cfg: CompGSConfig) -> None:
@@ -103,7 +103,8 @@ def _groups_and_sizes(cfg: CompGSConfig) -> tuple[dict, dict]:
     if cfg.method == "3dgs":
         return {}, {}
     groups = parse_groups(cfg.quantize, cfg.sh_degree)
-    return groups, {g: codebook_size(m, cfg.color_codes, cfg.cov_codes, cfg.pos_codes, cfg.codebook_scale)
+    return groups, {g: codebook_size(m, cfg.color_codes, cfg.cov_codes, cfg.pos_codes, cfg.codebook_scale,
+                                                  cfg.sh_codes)
                     for g, m in groups.items()}
 
 
@@ -120,7 +121,7 @@ def trained_model(cfg: CompGSConfig, ctx: Context, backend: str, scene: dict | N
         groups, sizes = _groups_and_sizes(cfg)
         quantizer = None
         if cfg.method == "compgs":
-            quantizer = GroupQuantizer(groups, sizes, vq_schedule(cfg), ctx.seed)
+            quantizer = GroupQuantizer(groups, sizes, vq_schedule(cfg), ctx.seed, cfg.empty_cluster)
             if cfg.shared_codebook:
                 src = trained_model(dataclasses.replace(cfg, scene=cfg.codebook_scene, shared_codebook=False), ctx, backend)
                 quantizer.freeze(src["codebooks"])
@@ -152,7 +153,8 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
     trained = trained_model(cfg, ctx, backend, scene)
     params = trained["params"]
     if cfg.method == "post_kmeans":
-        codebooks, indices = post_training_kmeans(params, groups, sizes, cfg.post_kmeans_iters, ctx.seed)
+        codebooks, indices = post_training_kmeans(params, groups, sizes, cfg.post_kmeans_iters, ctx.seed,
+                                                  cfg.empty_cluster)
     else:
         codebooks, indices = trained["codebooks"], trained["indices"]
     content = to_file_content(params, cfg.sh_degree, groups, codebooks, indices)
