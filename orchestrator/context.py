@@ -11,10 +11,12 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import numpy as np
-import torch
+# torch and numpy are imported where they are used: `orchestrator list/show` and every spec error
+# import this module for SCALES and must answer without paying torch's ~1 s import.
+if TYPE_CHECKING:
+    import torch
 
 SCALES = ("smoke", "mini", "paper")
 
@@ -29,21 +31,28 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("ORCHESTRATOR_CACHE", Path.home() / ".cache" / "cv-orchestrator")).expanduser()
 
 
-def device_label(device: torch.device) -> str:
+def device_label(device: "torch.device") -> str:
     """What a trial ran on, for its MLflow tag: ``cpu`` or ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    import torch
+
     if device.type != "cuda":
         return device.type
     index = device.index if device.index is not None else torch.cuda.current_device()
     return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
 
 
-def pick_device(requested: str = "auto") -> torch.device:
+def pick_device(requested: str = "auto") -> "torch.device":
+    import torch
+
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
 
 
 def seed_everything(seed: int, deterministic: bool = True) -> None:
+    import numpy as np
+    import torch
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
@@ -54,6 +63,9 @@ def seed_everything(seed: int, deterministic: bool = True) -> None:
 
 
 def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    import numpy as np
+    import torch
+
     out: dict[str, float] = {}
     for key, value in metrics.items():
         if isinstance(value, torch.Tensor):
@@ -76,6 +88,9 @@ class Context(abc.ABC):
         data_root: folder holding paper-scale data sets.
         cache_dir: folder for derived, re-creatable data (digits-c, cached source models).
         work_dir: a scratch folder private to this trial.
+        system_sampler: when set (by the local runner and the Ray trainable), ``report`` adds its
+            ``system/*`` values (CPU, memory, GPU) every few seconds to the streamed event.
+        on_progress: when set, called as ``on_progress(done, total, desc)`` by ``progress``.
     """
 
     def __init__(self, *, seed: int = 0, scale: str = "smoke", device: str = "auto",
@@ -91,6 +106,8 @@ class Context(abc.ABC):
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         self.work_dir = Path(work_dir) if work_dir is not None else Path.cwd()
         self.work_dir.mkdir(parents=True, exist_ok=True)
+        self.system_sampler: Any = None
+        self.on_progress: Callable[[int, int, str], None] | None = None
         seed_everything(self.seed, deterministic)
 
     # -- to override -------------------------------------------------------------------------
@@ -110,6 +127,8 @@ class Context(abc.ABC):
     def report(self, step: int, **metrics: Any) -> None:
         """Stream metrics for ``step`` (MLflow metric history; Ray Tune's intermediate results)."""
         values = _check_metrics(metrics)
+        if self.system_sampler is not None:
+            values.update(self.system_sampler.sample_if_due())
         self._emit_report(int(step), values)
 
     def summary(self, **metrics: Any) -> None:
@@ -131,6 +150,8 @@ class Context(abc.ABC):
         """Save resumable state (anything ``torch.save`` accepts); ``restore`` returns the latest one."""
         path = self.work_dir / "checkpoint.pt"
         tmp = path.with_suffix(".tmp")
+        import torch
+
         torch.save(state, tmp)
         os.replace(tmp, path)
         self._on_checkpoint(path)
@@ -143,6 +164,8 @@ class Context(abc.ABC):
         path = self._restore_path()
         if path is None or not path.exists():
             return None
+        import torch
+
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:  # a half-written or foreign file must not kill the trial silently
@@ -155,8 +178,10 @@ class Context(abc.ABC):
         return self.work_dir / "checkpoint.pt"
 
     def progress(self, done: int, total: int, desc: str = "") -> None:
-        """Progress hook; cheap to call often."""
+        """Progress hook; cheap to call often. ``total`` 0 means unknown (a stream of unknown length)."""
         self._on_progress(done, total, desc)
+        if self.on_progress is not None:
+            self.on_progress(int(done), int(total), desc)
 
     def _on_progress(self, done: int, total: int, desc: str) -> None:
         pass

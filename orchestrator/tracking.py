@@ -5,6 +5,7 @@ default SQLite store never sees concurrent writers.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -14,6 +15,11 @@ from typing import Any
 
 ROLE_TAG = "orchestrator.role"
 PARENT_TAG = "mlflow.parentRunId"
+GIT_COMMIT_TAG = "mlflow.source.git.commit"  # what the MLflow UI shows as the run's source version
+NOTE_TAG = "mlflow.note.content"            # the description box of an experiment or run in the UI
+SUMMARY_TAG = "orchestrator.summary"        # "logged" once a trial's summary metrics are recorded
+TRIAL_ID_TAG = "trial_id"                   # Ray trial id (or local-...): a tag, so run names stay short
+STREAM_PREFIX = "stream/"                   # streamed (per-step) metrics; summary metrics keep the table's names
 DEFAULT_DB = "mlruns.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 
@@ -70,10 +76,19 @@ class Recorder:
 
     # -- parent ------------------------------------------------------------------------------
     def start_parent(self, sweep: Any, run_name: str, n_trials: int) -> str:
+        """The launch's parent run: sweep params, the resolved sweep YAML, the description as its note."""
+        from orchestrator.sweep_record import resolved_sweep_yaml, sweep_description
+
         tags = {ROLE_TAG: "parent", "workload": sweep.workload, "sweep": sweep.rel_path, "scale": sweep.scale,
-                "reproduces": sweep.reproduces or "", "git_commit": self.commit, "host": self.host}
+                "reproduces": sweep.reproduces or "", "git_commit": self.commit, GIT_COMMIT_TAG: self.commit,
+                "host": self.host}
+        description = sweep_description(sweep)
+        if description:
+            tags[NOTE_TAG] = description
+            self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, description)
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         rid = run.info.run_id
+        self.log_text(rid, resolved_sweep_yaml(sweep), "sweep.yaml")
         self.client.log_param(rid, "n_trials", n_trials)
         for key, value in sweep.params.items():
             self.client.log_param(rid, f"base.{key}", _param_str(value))
@@ -105,17 +120,37 @@ class Recorder:
         if existing:
             self.client.update_run(existing, status="RUNNING")
             return existing
-        tags = {ROLE_TAG: "trial", PARENT_TAG: parent_id, "trial_id": trial_key, "workload": sweep.workload,
+        tags = {ROLE_TAG: "trial", PARENT_TAG: parent_id, TRIAL_ID_TAG: trial_key, "workload": sweep.workload,
                 "sweep": sweep.rel_path, "scale": sweep.scale, "reproduces": sweep.reproduces or "",
-                "seed": str(seed), "config_hash": config_hash, "git_commit": self.commit, "host": self.host}
+                "seed": str(seed), "config_hash": config_hash, "git_commit": self.commit, GIT_COMMIT_TAG: self.commit,
+                "host": self.host}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         rid = run.info.run_id
         from mlflow.entities import Param
 
+        from orchestrator.sweep_record import dataset_inputs
+
         items = [Param(k, _param_str(v)) for k, v in {**params, "seed": seed}.items()]
         for i in range(0, len(items), 100):
             self.client.log_batch(rid, params=items[i:i + 100])
+        self.log_text(rid, json.dumps({**params, "seed": seed}, indent=2, sort_keys=True, default=str), "config.json")
+        inputs = dataset_inputs(params, sweep.scale)
+        if inputs:
+            self.client.log_inputs(rid, datasets=inputs)
         return rid
+
+    def log_stream(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Streamed metrics under ``stream/`` (``system/*`` keep their own prefix), with their step."""
+        self.log_metrics(run_id, {k if k.startswith(("system/", STREAM_PREFIX)) else STREAM_PREFIX + k: v
+                                  for k, v in metrics.items()}, step)
+
+    def log_summary(self, run_id: str, metrics: dict[str, float]) -> None:
+        """The summary metrics, once, under the names the paper tables read; marks the run as complete
+        for ``reproduce``/``--skip-finished`` (a FINISHED run without them is not a finished trial)."""
+        if not metrics:
+            return
+        self.log_metrics(run_id, metrics, step=0)
+        self.client.set_tag(run_id, SUMMARY_TAG, "logged")
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -145,13 +180,14 @@ class Recorder:
         return self.client.get_run(run_id).info.status
 
     def finished_hashes(self, scale: str) -> set[str]:
-        """``config_hash`` of every trial already FINISHED at ``scale`` in this experiment."""
+        """``config_hash`` of every trial already FINISHED, with its summary metrics, at ``scale``."""
         hashes: set[str] = set()
         token = None
         while True:
             page = self.client.search_runs(
                 [self.experiment_id],
-                filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.scale = '{scale}' and attributes.status = 'FINISHED'",
+                filter_string=f"tags.`{ROLE_TAG}` = 'trial' and tags.scale = '{scale}' and attributes.status = 'FINISHED' "
+                              f"and tags.`{SUMMARY_TAG}` = 'logged'",
                 max_results=1000, page_token=token,
             )
             hashes.update(r.data.tags.get("config_hash", "") for r in page)

@@ -34,8 +34,15 @@ def test_local_grid_records_every_trial_with_metrics_tags_and_artifacts(write_sw
     assert len(parent) == 1 and set(df["tags.mlflow.parentRunId"]) == {parent["run_id"].iloc[0]}
     client = mlflow.MlflowClient(uri)
     rid = df["run_id"].iloc[0]
-    assert [m.step for m in client.get_metric_history(rid, "loss")] == [0, 1, 2]
-    assert "note.txt" in [a.path for a in client.list_artifacts(rid)]
+    # streamed metrics carry the stream/ prefix; the summary keeps the table's name, logged once
+    assert [m.step for m in client.get_metric_history(rid, "stream/loss")] == [0, 1, 2]
+    assert client.get_metric_history(rid, "loss") == []
+    assert len(client.get_metric_history(rid, "objective")) == 1
+    assert set(df["tags.orchestrator.summary"]) == {"logged"}
+    # the first report of each trial carries a system-metrics sample
+    assert [m.step for m in client.get_metric_history(rid, "system/cpu_percent")] == [0]
+    assert sorted(df["tags.mlflow.runName"]) == ["x=0 seed=0", "x=0 seed=1", "x=3 seed=0", "x=3 seed=1"]
+    assert {a.path for a in client.list_artifacts(rid)} >= {"note.txt", "config.json"}
 
 
 def test_local_failure_is_recorded_and_the_next_trial_still_runs(write_sweep, tmp_path, capsys):
