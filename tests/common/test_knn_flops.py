@@ -80,5 +80,5 @@ def test_weighted_knn_vote_by_hand():
     labels = torch.tensor([0, 1, 1, 0])
     q = torch.tensor([[1.0, 0.0]])
     assert knn_classify(bank, labels, q, k=3, num_classes=2, weighted=False).item() == 1
-    assert knn_classify(bank, labels, q, k=3, num_classes=2, temperature=0.1).item() == 0
-    assert knn_classify(bank, labels, q, k=3, num_classes=2, temperature=10.0).item() == 1
+    assert knn_classify(bank, labels, q, k=3, num_classes=2, weighted=True, temperature=0.1).item() == 0
+    assert knn_classify(bank, labels, q, k=3, num_classes=2, weighted=True, temperature=10.0).item() == 1

@@ -21,7 +21,15 @@ class CmsfConfig:
     topk: int = 0                  # k of top-k incl. the target; 0 = auto: 1 byol, 5 self/msf, 10 sup/semi
     top_all: bool = False          # cmsf_sup top-all: S_i = C_i (Table 2.2/2.5)
     include_target: bool = True    # u_i is part of S_i; false = Table A.10(d)'s "target not in top-k"
-    k_prime: int = 5               # cmsf_self: neighbours of w_i taken in M' (Table 2.3); 0 = same as topk (Table A.2)
+    k_prime: int = 5               # cmsf_self: size of C_i, the top-k' of w_i in M' (Table 2.3); 0 = same as topk (Table A.2)
+    # official: C_i's k' positions include the query's own entry (M'[own] = w_i), authors' train_cmsf_self.py
+    # l.193-198; others: k' neighbours besides it (k'+1 positions), the project's earlier reading of the text
+    k_prime_reading: Literal["official", "others"] = "official"
+    # random: M and the M' pool start as random vectors (authors' code, l.118-122), so the first epoch's C_i is
+    # the own entry + k'-1 random positions; empty: M starts empty and uncached queries fall back to C_i = M
+    bank_init: Literal["random", "empty"] = "random"
+    eval_encoder: Literal["online", "target"] = "online"  # backbone evaluated (authors' eval_*.py load encoder_q)
+    target_bn: Literal["own", "copy"] = "own"  # target keeps its own BN statistics (authors) or copies the online ones
     proj_hidden: int = 0           # projection/predictor hidden width; 0 = auto: 64 (smoke), 256 (mini), 4096 (paper)
     proj_dim: int = 0              # embedding size; 0 = auto: 32 (smoke), 64 (mini), 512 (paper)
     label_noise: float = 0.0       # cmsf_sup: share of corrupted training labels (Fig. 2.6: 0.05..0.5)
@@ -29,7 +37,8 @@ class CmsfConfig:
     coarse_map: str = ""           # JSON list fine->coarse class (needed for ImageNet-coarse)
     labelled_fraction: float = 0.1 # cmsf_semi: share of training images with labels (Table 2.6: 10 %)
     pseudo_threshold: float = 0.85 # cmsf_semi: confidence to trust a pseudo-label (Sec. 2.1.4.3)
-    pseudo_epochs: int = 20        # cmsf_semi: epochs of each pseudo-labeller training on cached features
+    pseudo_epochs: int = 10        # cmsf_semi: epochs of each pseudo-labeller round (App. A.1.5.3, authors' script)
+    pseudo_lr: float = 0.01        # cmsf_semi: lr of the new SGD optimiser of each round (App. A.1.5.3)
     augment: Literal["strong", "weak"] = "strong"  # view augmentation (BYOL recipe = strong)
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)
     lowshot: bool = False          # also linear probes on 1 % / 10 % of the training labels (Table 2.4)

@@ -20,13 +20,13 @@ from workloads.cmsf.diagnostics import purity, purity_top_m, rank_in_bank
 from workloads.cmsf.evaluation import embed, knn_and_linear, lowshot_linear
 from workloads.cmsf.labels import coarse_labels, corrupt_labels
 from workloads.cmsf.losses import mean_shift_loss
-from workloads.cmsf.memory_bank import MemoryBank
 from workloads.cmsf.momentum import momentum_update
-from workloads.cmsf.neighbours import (constrained_topk, label_constraint_topk, relax_to_unconstrained,
-                                       self_constraint, unconstrained_topk)
+from workloads.cmsf.neighbours import (constrained_topk, label_constraint_topk, masked_similarities,
+                                       relax_to_unconstrained, self_constraint, topk_positions)
 from workloads.cmsf.networks import Encoder, build_backbone, mlp
 from workloads.cmsf.plots import plot_rank_curve
-from workloads.cmsf.pseudo_labels import confident_pseudo_labels, train_pseudo_labeller
+from workloads.cmsf.pseudo_labels import build_pseudo_labeller, confident_pseudo_labels, train_pseudo_labeller
+from workloads.cmsf.target_queue import TargetQueue
 from workloads.common.datasets import dataset_info
 
 SMALL = ("smoke", "mini")
@@ -79,13 +79,18 @@ class Trainer:
         self.opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
         self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, max(num_steps, 1))
         n = true_labels.numel()
-        self.bank = MemoryBank(cfg.memory_size, cfg.proj_dim, num_images=n, device=self.dev)
+        self.bank = TargetQueue(cfg.memory_size, cfg.proj_dim, num_images=n, init=cfg.bank_init, seed=ctx.seed,
+                                device=self.dev)
         self.true = true_labels.to(self.dev)
         self.constraint = self._constraint_labels(true_labels, info.num_classes).to(self.dev)
         self.labelled = self._labelled_mask(n).to(self.dev)
-        self.labelled_feats = torch.zeros(n, backbone.dim, device=self.dev)
+        # CMSF_semi: the latest target embedding u of every labelled image (the authors' sup_queue)
+        self.labelled_feats = torch.zeros(n, cfg.proj_dim, device=self.dev)
         self.labelled_seen = torch.zeros(n, dtype=torch.bool, device=self.dev)
-        self.classifier = None
+        # the authors' pseudo-labeller exists (randomly initialised) from the first step and is kept across rounds
+        self.classifier = (build_pseudo_labeller(cfg.proj_dim, info.num_classes).to(self.dev).eval()
+                           if cfg.method == "cmsf_semi" else None)
+        self.pseudo_gen = torch.Generator().manual_seed(ctx.seed + 7)
         self.num_classes = info.num_classes
         self.gen = torch.Generator().manual_seed(ctx.seed)
         self.nn_seconds = 0.0
@@ -114,46 +119,44 @@ class Trainer:
         return mask
 
     def refresh_pseudo_labeller(self) -> None:
-        """Retrain the 2-layer MLP on the cached labelled target features (twice per epoch, Sec. 2.1.3.3)."""
+        """One more round of the kept pseudo-labeller on the cached labelled embeddings (mid-epoch and at the
+        end of each epoch, Sec. 2.1.3.3; the authors' train_pseudo_cmsf.py l.235-242 and l.281-285)."""
         seen = self.labelled_seen.nonzero().flatten()
-        if seen.numel() < 2 * self.num_classes:
+        if seen.numel() < 2:                       # BatchNorm needs two samples
             return
         with torch.enable_grad():
-            self.classifier = train_pseudo_labeller(
-                self.labelled_feats[seen], self.true[seen], self.num_classes, hidden=self.cfg.proj_hidden,
-                epochs=self.cfg.pseudo_epochs, lr=0.05, seed=self.ctx.seed)
+            train_pseudo_labeller(self.classifier, self.labelled_feats[seen], self.true[seen],
+                                  epochs=self.cfg.pseudo_epochs, lr=self.cfg.pseudo_lr, generator=self.pseudo_gen)
 
-    def _query_labels(self, idx: torch.Tensor, target_feats: torch.Tensor) -> torch.Tensor:
+    def _query_labels(self, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         if self.cfg.method == "cmsf_sup":
             return self.constraint[idx]
-        lab = torch.where(self.labelled[idx], self.true[idx], torch.full_like(idx, -1))
-        if self.classifier is not None:
-            pseudo = confident_pseudo_labels(self.classifier, target_feats, self.cfg.pseudo_threshold)
-            lab = torch.where(self.labelled[idx], lab, pseudo)
-        return lab
+        pseudo = confident_pseudo_labels(self.classifier, u, self.cfg.pseudo_threshold)
+        return torch.where(self.labelled[idx], self.true[idx], pseudo)
 
-    def select(self, u: torch.Tensor, idx: torch.Tensor, query_labels: torch.Tensor):
-        """S_i minus u_i for the loss terms of this step: a list of (idx, valid) per term."""
-        cfg, bank, n = self.cfg, self.bank, self.cfg.topk - 1
+    def select(self, u: torch.Tensor, idx: torch.Tensor, own: torch.Tensor, query_labels: torch.Tensor | None):
+        """Similarities to M and S_i for the loss terms of this step: (sims, [(idx, valid) per term]).
+        ``own`` (B,) are the queries' own positions in M (written just before, as in the authors' code)."""
+        cfg, bank = self.cfg, self.bank
+        # Table A.10(d): u_i still picks the neighbours but its own entry is not one of them (k - 1 others)
+        k = cfg.topk if cfg.include_target else cfg.topk - 1
+        sims = masked_similarities(u, bank.feats, bank.searchable(), None if cfg.include_target else own.view(-1, 1))
         if cfg.method in ("byol", "msf"):
-            return [unconstrained_topk(u, bank.feats, n)]
+            return sims, [topk_positions(sims, k)]
         if cfg.method == "cmsf_self":
             w, w_ok = bank.previous(idx)
-            prev, prev_ok = bank.previous_bank()
-            cand, cand_ok = self_constraint(w, w_ok, prev, prev_ok, cfg.k_prime)
-            msf = unconstrained_topk(u, bank.feats, n)
-            con = constrained_topk(u, bank.feats, cand, cand_ok, n)
-            # no cached w_i yet (first epoch): C_i = M, the CMSF term equals the MSF term
-            con = relax_to_unconstrained(*con, *msf, ~w_ok)
-            return [msf, con]
-        labels_in_bank = self.bank_constraint_labels()
-        con = label_constraint_topk(u, bank.feats, labels_in_bank, query_labels, None if cfg.top_all else n)
+            prime, prime_ok = bank.previous_bank()
+            # "others": k' neighbours besides the own entry, which M' always ranks first (M'[own] = w_i)
+            size = cfg.k_prime + (1 if cfg.k_prime_reading == "others" else 0)
+            cand = self_constraint(w, prime, prime_ok, size)
+            msf = topk_positions(sims, k)
+            # bank_init=empty: no previous visit yet (first epoch) -> C_i = M, the CMSF term equals the MSF term
+            con = relax_to_unconstrained(*constrained_topk(sims, cand, k), *msf, ~w_ok)
+            return sims, [msf, con]
+        con = label_constraint_topk(sims, bank.labels, query_labels, None if cfg.top_all else k)
         if cfg.method == "cmsf_sup":
-            return [con]
-        return [relax_to_unconstrained(*con, *unconstrained_topk(u, bank.feats, n), query_labels < 0)]
-
-    def bank_constraint_labels(self) -> torch.Tensor:
-        return self.bank.labels
+            return sims, [con]
+        return sims, [relax_to_unconstrained(*con, *topk_positions(sims, k), query_labels < 0)]
 
     def step(self, x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, step: int) -> float:
         cfg = self.cfg
@@ -163,52 +166,52 @@ class Trainer:
         t1 = two_view_augment(x, self.gen, strength=cfg.augment, flip=cfg.dataset not in ("digits",))
         t2 = two_view_augment(x, self.gen, strength=cfg.augment, flip=cfg.dataset not in ("digits",))
         with torch.no_grad():
-            feats_t = self.target.backbone(t1)
-            u = F.normalize(self.target.projection(feats_t), dim=1)
+            u = F.normalize(self.target(t1), dim=1)
         v = F.normalize(self.predictor(self.online(t2)), dim=1)
         if cfg.method == "cmsf_semi":
             lab_rows = self.labelled[idx]
-            self.labelled_feats[idx[lab_rows]] = feats_t[lab_rows]
+            self.labelled_feats[idx[lab_rows]] = u[lab_rows]
             self.labelled_seen[idx[lab_rows]] = True
-        query_labels = self._query_labels(idx, feats_t) if cfg.method in ("cmsf_sup", "cmsf_semi") else None
+        query_labels = self._query_labels(idx, u) if cfg.method in ("cmsf_sup", "cmsf_semi") else None
+        # the batch enters M before the search (text Sec. 2.1.3 and the authors' code agree)
+        own = self.bank.enqueue(u, idx, query_labels if query_labels is not None else self.true[idx])
         _sync(self.dev)
         t_nn = time.perf_counter()
         with torch.no_grad():
-            sets = self.select(u, idx, query_labels)
+            sims, sets = self.select(u, idx, own, query_labels)
         _sync(self.dev)
         self.nn_seconds += time.perf_counter() - t_nn
         # CMSF_self: the constrained and the MSF term, equally weighted (their mean, as in the authors' code)
-        loss = sum(mean_shift_loss(v, u, self.bank.feats, i, ok, cfg.include_target) for i, ok in sets) / len(sets)
+        loss = sum(mean_shift_loss(v, self.bank.feats, i, ok, fallback=u) for i, ok in sets) / len(sets)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
         self.sched.step()
-        momentum_update(self.target, self.online, cfg.momentum)
-        if cfg.diagnostics_every and step % cfg.diagnostics_every == 0 and len(self.bank) > 0 and cfg.topk >= 5:
-            self._diagnose(u, idx, sets[-1])
-        bank_label = query_labels if query_labels is not None else self.true[idx]
-        self.bank.enqueue(u, idx, bank_label)
+        momentum_update(self.target, self.online, cfg.momentum, copy_buffers=cfg.target_bn == "copy")
+        if cfg.diagnostics_every and step % cfg.diagnostics_every == 0 and cfg.topk >= 5:
+            self._diagnose(sims, idx, own, sets[-1])
         _sync(self.dev)
         self.step_seconds += time.perf_counter() - t0
         return float(loss.detach())
 
     @torch.no_grad()
-    def _diagnose(self, u, idx, chosen) -> None:
+    def _diagnose(self, sims, idx, own, chosen) -> None:
         """Purity of S_i from C vs from M, and rank in M of the 5th element of S_i (Table 2.1-Right, Fig. 2.5)."""
-        truth_bank = self.true[self.bank.index]
+        bank_img = self.bank.index
+        truth_bank = torch.where(bank_img >= 0, self.true[bank_img.clamp(min=0)], torch.full_like(bank_img, -1))
         ci, cv = chosen
-        m = unconstrained_topk(u, self.bank.feats, self.cfg.topk - 1)
-        p_c, p_m = purity(self.true[idx], truth_bank, ci, cv), purity(self.true[idx], truth_bank, *m)
+        m = topk_positions(sims, self.cfg.topk)
+        p_c, p_m = purity(self.true[idx], truth_bank, ci, cv, own), purity(self.true[idx], truth_bank, *m, own)
         if not math.isnan(p_c):
             self.purity_c.append(p_c)
         if not math.isnan(p_m):
             self.purity_m.append(p_m)
-        ranks = rank_in_bank(u, self.bank.feats, ci, cv, which=5)
+        ranks = rank_in_bank(sims, ci, cv, which=5)
         self.ranks += ranks.tolist()
         if ranks.numel():
             # Fig. 2.5's green curve: purity of the top-m of M, m = median rank of the 5th element of C
             m = int(ranks.median().item())
-            self.purity_top_m.append(purity_top_m(u, self.bank.feats, self.true[idx], truth_bank, m))
+            self.purity_top_m.append(purity_top_m(sims, own, self.true[idx], truth_bank, m))
 
 
 @register("cmsf", config=CmsfConfig)
@@ -262,7 +265,8 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
                             "sched": tr.sched.state_dict(), "epoch": epoch + 1, "step": step})
         if step >= total:
             break
-    backbone = tr.target.backbone
+    # the authors' eval_knn.py / eval_linear.py load encoder_q: the online backbone, with its own BN statistics
+    backbone = tr.online.backbone if cfg.eval_encoder == "online" else tr.target.backbone
     eval_train = embed(backbone, train_ds, ctx.device)
     eval_test = embed(backbone, test_ds, ctx.device)
     metrics = knn_and_linear(eval_train, eval_test, num_classes=info.num_classes,

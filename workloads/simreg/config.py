@@ -10,6 +10,9 @@ class SimRegConfig:
     method: Literal["simreg", "compress_1q", "compress_2q"] = "simreg"  # distillation loss (Sec. 2.2.4.1)
     head: Literal["linear", "mlp2", "mlp4"] = "mlp4"  # prediction head used in training (Table 2.7)
     equal_width: bool = False      # all head widths = teacher dim (Table 2.8's ResNet-18 study)
+    # paper: the text's heads (BN + ReLU in the 2L head, a plain linear head); official: the released code's
+    # (2L head without BN/ReLU, linear head = BN + Linear); see heads.head_layout
+    head_reading: Literal["paper", "official"] = "paper"
     dataset: str = "digits"        # synthetic (smoke) | digits (mini) | imagenet (paper)
     n_train: int = 0               # synthetic only: number of images (0 = 256)
     student: str = "auto"          # auto: small_cnn (width 8 smoke, 16 mini), mobilenet_v2 (paper)

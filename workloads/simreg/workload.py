@@ -58,7 +58,7 @@ def build_student(cfg: SimRegConfig, info, teacher_dims: list[int], scale: str =
     kw = {"width": 8 if scale == "smoke" else 16} if cfg.student == "small_cnn" else {}
     backbone = Backbone(build_model(cfg.student, info.num_classes, image_size=info.image_size,
                                     in_chans=info.channels, mean=info.mean, std=info.std, **kw))
-    heads = [build_head(cfg.head, backbone.dim, d, cfg.equal_width) for d in teacher_dims]
+    heads = [build_head(cfg.head, backbone.dim, d, cfg.equal_width, cfg.head_reading) for d in teacher_dims]
     return Student(backbone, heads)
 
 
