@@ -65,8 +65,8 @@ def test_delta_survives_save_and_load(tmp_path):
         nola.beta.normal_()
     torch.save(nola.state_dict(), tmp_path / "ckpt.pt")
     state = torch.load(tmp_path / "ckpt.pt", weights_only=True)
-    # the checkpoint holds coefficients and the seed only, never the bases
-    assert set(state) == {"alpha", "beta", "bank._extra_state"}
+    # the checkpoint holds coefficients and the seeds only (bases and offset A₀ are regenerated), never the bases
+    assert set(state) == {"alpha", "beta", "_extra_state", "bank._extra_state"}
     fresh = NOLADelta(BasisBank(11, k=9, l=8, rank=2, out_features=5, in_features=3))
     fresh.load_state_dict(state)
     assert torch.equal(fresh(), nola())

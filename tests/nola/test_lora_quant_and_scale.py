@@ -3,7 +3,7 @@ import torch
 
 from orchestrator.registry import build_config, get_workload
 from workloads.nola.lora import LoRADelta
-from workloads.nola.workload import _adapter_spec
+from workloads.nola.workload import adapter_spec
 
 
 def test_lora_ptq_leaves_at_most_2_to_the_bits_levels_per_factor():
@@ -32,7 +32,7 @@ def test_lora_qat_forward_is_quantized_and_gradient_passes_straight_through():
 
 def test_table_3_12_scale_rule_applies_when_lora_alpha_is_zero():
     wl = get_workload("nola")
-    spec = lambda **p: _adapter_spec(build_config(wl, {"method": "nola", **p}), seed=0)  # noqa: E731
+    spec = lambda **p: adapter_spec(build_config(wl, {"method": "nola", **p}), seed=0)  # noqa: E731
     assert spec(rank=8, lora_alpha=0).alpha == 1.0 and spec(rank=4, lora_alpha=0).alpha == 1.0
     assert spec(rank=2, lora_alpha=0).alpha == 0.5 and spec(rank=1, lora_alpha=0).alpha == 0.5
     assert spec(rank=1, lora_alpha=2.0).alpha == 2.0

@@ -22,7 +22,10 @@ def test_paper_parameter_formulas():
     assert nola_params(36, 2, 1000, 1000) == 144_000
     assert lora_params(24, 2, 1024, 1024, 4) == 24 * 2 * 4 * 2048
     assert checkpoint_bytes(96_000) == 96_000 * 4 + 8
-    assert checkpoint_bytes(96_000, bits=3) == 36_000 + 8
+    # 3 bits: codes plus a float32 min and step for each of the 48 matrices' α and β (96 vectors), plus the seed
+    assert checkpoint_bytes(96_000, bits=3, num_vectors=96) == 36_000 + 96 * 8 + 8
+    # Table 3.13's 16-bit row is fp16: 2 bytes a number and no quantizer constants
+    assert checkpoint_bytes(96_000, bits=16, num_vectors=96) == 192_000 + 8
 
 
 def test_injected_gpt2_counts_match_formula_and_merge():
@@ -65,7 +68,8 @@ def test_fewshot_nola_smoke(tmp_path):
 def test_fewshot_qat_smoke(tmp_path):
     s = _run(tmp_path, experiment="fewshot", method="nola", steps=2, source_epochs=1, basis_size=10, shots=5,
              quant_mode="qat", quant_bits=3)
-    assert s["checkpoint_bytes"] == (6 * 2 * 20 * 3 + 7) // 8 + 8
+    # 6 blocks x (fc1, fc2) x (k + l) codes of 3 bits, a float32 min and step per α and per β, one seed
+    assert s["checkpoint_bytes"] == (6 * 2 * 20 * 3 + 7) // 8 + 6 * 2 * 2 * 8 + 8
 
 
 def test_scratch_pranc_smoke(tmp_path):

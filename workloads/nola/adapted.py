@@ -57,6 +57,8 @@ class AdaptedLayer(nn.Module):
 
     def delta_matrix(self) -> torch.Tensor:
         out, inp = weight_matrix_shape(self.base)
+        if self.slices == [(0, out)]:  # the whole matrix: no concatenation (saves a copy per step)
+            return self.deltas[0]()
         rows, covered = [], 0
         for (start, stop), d in zip(self.slices, self.deltas):
             if start > covered:

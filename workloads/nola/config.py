@@ -21,6 +21,10 @@ class NolaConfig:
     basis_size: int = 0              # >0 sets k = l = basis_size (the paper's k = l sweeps); 0 keeps k and l
     lora_alpha: float = 1.0          # c of the c/r scaling; <= 0: Table 3.12's rule (1 for rank >= 4, else 0.5)
     shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
+    nola_init: Literal["auto", "offset", "vit"] = "auto"  # auto: vit for few-shot (the authors' ViT code: kaiming bases, α = β = 1/k, no offset = Eq. 3.1 as printed), offset elsewhere (GPT-2/LLaMA code: U(-1,1)/√k bases, α = β = 0, frozen A₀ kaiming, B₀ = 0)
+    batched: bool = True             # NOLA: ΔW of all matrices of one shape in one batched computation (same ΔW; faster)
+    classifier_basis: int = 0        # from scratch on a CNN: > 0 also adapts the linear classifier with k = l = this (Table 3.17: 1000)
+    train_norms: bool = True         # from scratch: BatchNorm weights and biases are trained (Table 3.17 counts them)
     pranc_bases: int = 2000          # PRANC coefficients (whole-network random basis)
     shots: int = 10                  # training images per class (few-shot); 0 = the whole training split
     sample: int = 0                  # which sampled few-shot training set (the paper averages 4)

@@ -63,14 +63,14 @@ def _grammar_data(cfg: NolaConfig, ctx: Context):
 
 
 def _quantizable(model) -> list:
-    from workloads.nola.workload import _nola_deltas
+    from workloads.nola.workload import adapter_deltas
 
-    return _nola_deltas(model)
+    return adapter_deltas(model)
 
 
 def run_e2e(cfg: NolaConfig, ctx: Context) -> None:
     """Fine-tune GPT-2 with LoRA / NOLA (or fully) on MR -> reference, decode the test MRs, score BLEU/ROUGE-L."""
-    from workloads.nola.workload import _adapter_numbers, _adapter_spec, _summarise_adapter
+    from workloads.nola.workload import adapter_numbers, adapter_spec, summarise_adapter
 
     if ctx.scale == "paper":
         model, tok, train, test, max_len = _paper_data(cfg, ctx)
@@ -81,7 +81,7 @@ def run_e2e(cfg: NolaConfig, ctx: Context) -> None:
         for p in model.parameters():
             p.requires_grad_(True)
     else:
-        inject_adapters(model, "gpt2", cfg.target, _adapter_spec(cfg, ctx.seed))
+        inject_adapters(model, "gpt2", cfg.target, adapter_spec(cfg, ctx.seed))
     model.to(ctx.device)
     for d in _quantizable(model):
         d.qat_bits = cfg.quant_bits if cfg.quant_mode == "qat" else None
@@ -102,10 +102,10 @@ def run_e2e(cfg: NolaConfig, ctx: Context) -> None:
         if cfg.quant_mode != "none":
             d.quantize_(cfg.quant_bits)  # PTQ rounds once now; QAT stores the codes training already saw
         d.qat_bits = None
-    n = _adapter_numbers(model) if cfg.method != "full" else trainable_count(model)
+    n = adapter_numbers(model) if cfg.method != "full" else trainable_count(model)
     summary["trainable_k"] = n / 1000.0
     if cfg.method != "full":
-        _summarise_adapter(cfg, model, summary)
+        summarise_adapter(cfg, model, summary)
     merge_all(model)  # inference runs on W + ΔW folded together: no adapter overhead
     mrs = list(test)[: cfg.eval_mrs or None]
     hyps = generate(model, tok, mrs, max_len=max_len, max_new_tokens=cfg.max_new_tokens,

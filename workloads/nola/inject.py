@@ -12,7 +12,7 @@ from torch import nn
 
 from workloads.nola.adapted import AdaptedLayer, weight_matrix_shape
 from workloads.nola.lora import LoRADelta
-from workloads.nola.nola import BasisBank, NOLADelta
+from workloads.nola.nola import BasisBank, DeltaGroup, NOLADelta
 
 # Which sub-modules each (family, target) adapts, and which output rows of each one.
 # "qv" on a fused [Q|K|V] matrix adapts the first and last thirds only, like LoRA's GPT-2 setup.
@@ -37,6 +37,9 @@ class AdapterSpec:
     shared_basis: bool = True  # one basis bank per matrix shape (Table 3.11) vs one per layer
     seed: int = 0          # seed of the random bases
     chunk: int = 64        # bases generated per chunk
+    init: str = "offset"   # NOLA init: offset (GPT-2/LLaMA code: α = β = 0, frozen A₀) | vit (ViT code: α = β = 1/k)
+    batched: bool = True   # NOLA: all matrices of one shape form ΔW in one batched computation (issue 18.2)
+    classifier_basis: int = 0  # cnn family: > 0 also adapts the linear classifier with k = l = this (Table 3.17: 1000)
 
 
 def _row_slices(name: str, out: int, target: str) -> list[tuple[int, int]]:
@@ -46,7 +49,7 @@ def _row_slices(name: str, out: int, target: str) -> list[tuple[int, int]]:
     return [(0, out)]
 
 
-def _candidates(model: nn.Module, family: str, target: str) -> list[tuple[str, nn.Module]]:
+def _candidates(model: nn.Module, family: str, target: str, classifier: bool = False) -> list[tuple[str, nn.Module]]:
     suffixes = TARGETS.get((family, target))
     if suffixes is None:
         valid = ", ".join(f"{f}/{t}" for f, t in TARGETS)
@@ -54,7 +57,7 @@ def _candidates(model: nn.Module, family: str, target: str) -> list[tuple[str, n
     found = []
     for name, mod in model.named_modules():
         if family == "cnn":
-            if isinstance(mod, nn.Conv2d):
+            if isinstance(mod, nn.Conv2d) or (classifier and isinstance(mod, nn.Linear)):
                 found.append((name, mod))
         elif family == "mlp":
             if isinstance(mod, nn.Linear) and not name.endswith("head"):
@@ -81,21 +84,28 @@ def inject_adapters(model: nn.Module, family: str, target: str, spec: AdapterSpe
     for p in model.parameters():
         p.requires_grad_(False)
     banks: dict[tuple, BasisBank] = {}
+    groups: dict[tuple[int, int], DeltaGroup] = {}
     layers = []
-    for index, (name, mod) in enumerate(_candidates(model, family, target)):
+    for index, (name, mod) in enumerate(_candidates(model, family, target, spec.classifier_basis > 0)):
         out, inp = weight_matrix_shape(mod)
+        k, l = (spec.classifier_basis,) * 2 if family == "cnn" and isinstance(mod, nn.Linear) else (spec.k, spec.l)
         deltas = {}
         for s, (start, stop) in enumerate(_row_slices(name, out, target)):
             rows = stop - start
             if spec.method == "lora":
                 deltas[(start, stop)] = LoRADelta(rows, inp, spec.rank, spec.alpha)
                 continue
-            key = (rows, inp) if spec.shared_basis else (index, s)
+            key = (rows, inp, k, l) if spec.shared_basis else (index, s)
             if key not in banks:
                 # Non-shared banks get their own seeds so every layer sees different bases.
                 bank_seed = spec.seed if spec.shared_basis else spec.seed * 100_003 + len(banks) + 1
-                banks[key] = BasisBank(bank_seed, spec.k, spec.l, spec.rank, rows, inp, spec.chunk)
-            deltas[(start, stop)] = NOLADelta(banks[key], spec.alpha)
+                banks[key] = BasisBank(bank_seed, k, l, spec.rank, rows, inp, spec.chunk, init=spec.init)
+            # Every matrix gets its own frozen offset A₀ (model_nola.py: each NOLALinear's own weight).
+            offset_seed = spec.seed * 1_000_003 + 2 * index + s + 17
+            delta = NOLADelta(banks[key], spec.alpha, offset_seed=offset_seed)
+            if spec.batched:
+                groups.setdefault((rows, inp, k, l), DeltaGroup()).add(delta)
+            deltas[(start, stop)] = delta
         layer = AdaptedLayer(mod, deltas).to(mod.weight.device)
         _set_module(model, name, layer)
         layers.append(layer)

@@ -6,7 +6,7 @@ import math
 import torch
 from torch import nn
 
-from workloads.nola.quantize import quantize_ste, quantize_uniform
+from workloads.nola.quantize import quantize_ste, quantize_values
 
 
 def lora_delta(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
@@ -41,9 +41,10 @@ class LoRADelta(nn.Module):
 
     @torch.no_grad()
     def quantize_(self, bits: int) -> None:
-        """Post-training quantization of A and B in place (Table 3.13: LoRA's factors themselves are quantized)."""
-        self.a.copy_(quantize_uniform(self.a, bits))
-        self.b.copy_(quantize_uniform(self.b, bits))
+        """Post-training quantization of A and B in place (Table 3.13: LoRA's factors themselves are quantized;
+        one quantizer per factor; 16 bits = fp16)."""
+        self.a.copy_(quantize_values(self.a, bits))
+        self.b.copy_(quantize_values(self.b, bits))
 
     def num_params(self) -> int:
         return self.a.numel() + self.b.numel()

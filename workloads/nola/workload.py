@@ -43,29 +43,37 @@ def _check(cfg: NolaConfig) -> None:
         raise ConfigError(f"few-shot adapts a ViT, target={cfg.target!r} is for CNN/MLP; use mlp, qv or qkv.")
 
 
-def _adapter_spec(cfg: NolaConfig, seed: int) -> AdapterSpec:
+def adapter_spec(cfg: NolaConfig, seed: int) -> AdapterSpec:
     k, l = (cfg.basis_size, cfg.basis_size) if cfg.basis_size > 0 else (cfg.k, cfg.l)
     # lora_alpha <= 0 applies Table 3.12's rule: c = 1 for ranks >= 4 and 0.5 below.
     c = cfg.lora_alpha if cfg.lora_alpha > 0 else (1.0 if cfg.rank >= 4 else 0.5)
-    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=k, l=l, alpha=c,
-                       shared_basis=cfg.shared_basis, seed=seed)
+    init = cfg.nola_init if cfg.nola_init != "auto" else ("vit" if cfg.experiment == "fewshot" else "offset")
+    return AdapterSpec(method=cfg.method, rank=cfg.rank, k=k, l=l, alpha=c, shared_basis=cfg.shared_basis,
+                       seed=seed, init=init, batched=cfg.batched, classifier_basis=cfg.classifier_basis)
 
 
-def _nola_deltas(model: nn.Module) -> list[NOLADelta | LoRADelta]:
+def adapter_deltas(model: nn.Module) -> list[NOLADelta | LoRADelta]:
     """The quantizable adapter deltas (NOLA coefficients or LoRA factors, Table 3.13)."""
     return [m for m in model.modules() if isinstance(m, (NOLADelta, LoRADelta))]
 
 
-def _adapter_numbers(model: nn.Module) -> int:
+def adapter_numbers(model: nn.Module) -> int:
     return sum(m.num_params() for m in model.modules() if isinstance(m, AdaptedLayer))
 
 
-def _summarise_adapter(cfg: NolaConfig, model: nn.Module, summary: dict) -> None:
-    n = _adapter_numbers(model)
+def adapter_checkpoint_bytes(model: nn.Module, bits: int, method: str) -> int:
+    """Bytes of the adapter checkpoint: its numbers at ``bits``, one quantizer min/step per quantized vector (α and β
+    of each NOLA matrix, A and B of each LoRA pair) and, for NOLA, the basis seed."""
+    deltas = adapter_deltas(model)
+    return checkpoint_bytes(adapter_numbers(model), bits, num_seeds=1 if method == "nola" else 0,
+                            num_vectors=2 * len(deltas))
+
+
+def summarise_adapter(cfg: NolaConfig, model: nn.Module, summary: dict) -> None:
     bits = cfg.quant_bits if cfg.quant_mode != "none" else 32
-    summary["adapter_params"] = float(n)
+    summary["adapter_params"] = float(adapter_numbers(model))
     # NOLA stores its basis seed next to the coefficients; LoRA stores only its factors.
-    summary["checkpoint_bytes"] = float(checkpoint_bytes(n, bits, num_seeds=1 if cfg.method == "nola" else 0))
+    summary["checkpoint_bytes"] = float(adapter_checkpoint_bytes(model, bits, cfg.method))
 
 
 def _fewshot_data(cfg: NolaConfig, ctx: Context):
@@ -131,9 +139,9 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
             p.requires_grad_(False)
         head.requires_grad_(True)
     else:
-        inject_adapters(model, "vit", cfg.target, _adapter_spec(cfg, ctx.seed), train_also=(_head_name(model),))
+        inject_adapters(model, "vit", cfg.target, adapter_spec(cfg, ctx.seed), train_also=(_head_name(model),))
     model.to(ctx.device)
-    for d in _nola_deltas(model):
+    for d in adapter_deltas(model):
         d.qat_bits = cfg.quant_bits if cfg.quant_mode == "qat" else None
     head_params = list(head.parameters())
     others = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
@@ -146,9 +154,9 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     summary = {"train_loss": final_loss, "train_seconds": seconds,
                "trainable_params": float(trainable_count(model) - sum(p.numel() for p in head_params))}
     if cfg.quant_mode == "ptq":
-        for d in _nola_deltas(model):
+        for d in adapter_deltas(model):
             d.quantize_(cfg.quant_bits)
-    for d in _nola_deltas(model):
+    for d in adapter_deltas(model):
         if cfg.quant_mode == "qat":
             d.quantize_(cfg.quant_bits)  # store the codes training already saw
         d.qat_bits = None
@@ -157,7 +165,7 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     merge_all(model)
     summary["accuracy"] = accuracy(model, x[test_idx].to(ctx.device), y[test_idx].to(ctx.device))
     if cfg.method in ("lora", "nola"):
-        _summarise_adapter(cfg, model, summary)
+        summarise_adapter(cfg, model, summary)
     ctx.summary(**summary)
 
 
@@ -168,9 +176,9 @@ def _scratch_model(cfg: NolaConfig, in_shape: tuple[int, ...], num_classes: int)
         d = in_shape[-1] * in_shape[-2]
         return nn.Sequential(nn.Flatten(), nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, num_classes)), "mlp", "linear"
     if arch == "resnet20":
-        from workloads.common.models import build_model
+        from workloads.nola.resnet20 import ResNet20A
 
-        return build_model("resnet20", num_classes, image_size=in_shape[-1], in_chans=in_shape[0]), "cnn", "conv"
+        return ResNet20A(num_classes, in_chans=in_shape[0]), "cnn", "conv"
     raise ConfigError(f"from-scratch arch must be 'mlp' or 'resnet20' (Sec. 3.2.3), got {arch!r}.")
 
 
@@ -191,8 +199,9 @@ def run_scratch(cfg: NolaConfig, ctx: Context) -> None:
         model = PRANCModel(model, cfg.pranc_bases, seed=ctx.seed)
         n_coeff = cfg.pranc_bases
     elif cfg.method in ("lora", "nola"):
-        inject_adapters(model, family, target, _adapter_spec(cfg, ctx.seed))
-        n_coeff = _adapter_numbers(model)
+        norms = tuple(n for n, m in model.named_modules() if isinstance(m, nn.modules.batchnorm._BatchNorm))
+        inject_adapters(model, family, target, adapter_spec(cfg, ctx.seed), train_also=norms if cfg.train_norms else ())
+        n_coeff = trainable_count(model)  # coefficients plus the trained BatchNorm affine numbers (Table 3.17)
     elif cfg.method == "full":
         n_coeff = trainable_count(model)
     else:
