@@ -16,9 +16,9 @@ def make(method, model, size):
     if method == "tent":
         return Tent(model, 1e-3)
     if method == "cotta":
-        return CoTTA(model, 1e-3, size, 0.999, 0.01, 0.92, 32, "cifar")
+        return CoTTA(model, 1e-3, size, 0.999, 0.01, 0.92, 32)
     return Palm(model, kappa=5e-4, alpha=0.5, temperature=50.0, eta=1.0, lam=0.01, image_size=size,
-                importance_from="kl", optimizer="palm", strength="cifar")
+                importance_from="kl", optimizer="palm")
 
 
 def main():

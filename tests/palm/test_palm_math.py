@@ -115,9 +115,9 @@ def test_bn_adapt_uses_test_batch_statistics():
     assert torch.allclose(out, expected, atol=1e-5)
 
 
-def test_palm_step_uses_eq8_learning_rates_and_freezes_unselected_layers():
+def test_palm_paper_reading_uses_eq8_learning_rates_and_freezes_unselected_layers():
     model = _tiny_bn_model().double()
-    palm = Palm(model, kappa=1e-3, alpha=0.5, temperature=10.0, eta=0.05, lam=0.0, image_size=8)
+    palm = Palm(model, kappa=1e-3, alpha=0.5, temperature=10.0, eta=0.05, lam=0.0, image_size=8, reading="paper")
     params = conv_and_norm_params(model)
     x = torch.rand(6, 3, 8, 8, dtype=torch.float64)
     before = {n: p.detach().clone() for n, p in params.items()}

@@ -24,22 +24,24 @@ CLEAN = {"synthetic": "synthetic", "digits-c": "digits", "cifar10c": "cifar10", 
 
 
 def build_adapter(cfg: PalmConfig, model, image_size: int):
-    strength = "imagenet" if cfg.dataset == "imagenetc" else "cifar"
+    """The adapter for ``cfg.method`` with ``cfg``'s resolved (per-dataset) hyperparameters."""
     if cfg.method == "source":
         return Source(model)
     if cfg.method == "bn_adapt":
         return BNAdapt(model)
     if cfg.method == "tent":
-        return Tent(model, cfg.tent_lr)
+        return Tent(model, cfg.tent_lr, cfg.tent_optimizer)
     if cfg.method == "surgical":
-        return Surgical(model, cfg.surgical_lr)
+        return Surgical(model, cfg.surgical_lr, image_size, cfg.lam)
     if cfg.method == "cotta":
-        return CoTTA(model, cfg.tent_lr, image_size, cfg.cotta_ema, cfg.cotta_restore, cfg.cotta_threshold,
-                     cfg.cotta_augmentations, strength)
+        return CoTTA(model, cfg.cotta_lr, image_size, cfg.cotta_ema, cfg.cotta_restore, cfg.cotta_threshold,
+                     cfg.cotta_augmentations, optimizer=cfg.cotta_optimizer, symmetric=cfg.cotta_loss == "symmetric",
+                     reading=cfg.reading)
     if cfg.method == "law":
-        return Law(model, cfg.law_lr, image_size, cfg.law_tau, cfg.lam, strength)
+        return Law(model, cfg.law_lr, image_size, cfg.law_tau, cfg.lam, reading=cfg.reading)
     return Palm(model, kappa=cfg.kappa, alpha=cfg.alpha, temperature=cfg.temperature, eta=cfg.eta, lam=cfg.lam,
-                image_size=image_size, importance_from=cfg.importance_from, optimizer=cfg.optimizer, strength=strength)
+                image_size=image_size, importance_from=cfg.importance_from, optimizer=cfg.optimizer,
+                reading=cfg.reading, weight_decay=cfg.weight_decay)
 
 
 def source_model(cfg: PalmConfig, ctx: Context):
@@ -68,7 +70,8 @@ def run(cfg: PalmConfig, ctx: Context) -> None:
     stream = ctta_stream(cfg.dataset, root=ctx.data_root, cache_dir=ctx.cache_dir, batch_size=cfg.batch_size,
                          seed=ctx.seed, severity=cfg.severity, gradual=cfg.protocol == "gtta",
                          max_batches_per_task=cfg.max_batches_per_task or None, n_per_task=cfg.n_per_task or None)
-    wrong, seen, frac = defaultdict(int), defaultdict(int), defaultdict(list)
+    wrong, seen = defaultdict(int), defaultdict(int)
+    frac, sel = defaultdict(list), defaultdict(list)
     importance_per_task: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     t0, step = time.time(), 0
     for batch in stream:
@@ -78,10 +81,11 @@ def run(cfg: PalmConfig, ctx: Context) -> None:
         wrong[batch.task] += err
         seen[batch.task] += len(y)
         frac[batch.task].append(adapter.adapted_fraction)
+        sel[batch.task].append(adapter.selected_fraction)
         for name, value in getattr(adapter, "mean_importance", {}).items():
             importance_per_task[batch.task][name].append(value)
         ctx.report(step=step, error=100.0 * err / len(y), adapted_fraction=100.0 * adapter.adapted_fraction,
-                   severity=float(batch.severity))
+                   selected_fraction=100.0 * adapter.selected_fraction, severity=float(batch.severity))
         ctx.progress(step + 1, 0, batch.task)
         step += 1
     if not seen:
@@ -89,7 +93,14 @@ def run(cfg: PalmConfig, ctx: Context) -> None:
     errors = {task: 100.0 * wrong[task] / seen[task] for task in seen}
     summary = {f"error_{task}": e for task, e in errors.items()}
     summary["mean_error"] = sum(errors.values()) / len(errors)
-    summary["adapted_pct"] = 100.0 * sum(sum(v) / len(v) for v in frac.values()) / len(frac)
+    # Table 5: average % of parameters adapted per task. adapted = LR > 0 in this batch's update; selected = in
+    # tensors with Z ≤ η this batch (the same for every method but official-reading PALM, whose once-selected
+    # tensors keep their last LR). The reading itself is the run's ``reading`` param in MLflow.
+    for name, series in (("adapted_pct", frac), ("selected_pct", sel)):
+        per_task = {task: 100.0 * sum(v) / len(v) for task, v in series.items()}
+        summary.update({f"{name}_{task}": value for task, value in per_task.items()})
+        summary[name] = sum(per_task.values()) / len(per_task)
+    summary["reading_is_paper"] = float(cfg.reading == "paper")
     summary["seconds_per_batch"] = (time.time() - t0) / step
     ctx.summary(**summary)
     if importance_per_task:
