@@ -1,11 +1,15 @@
 """GPT-2 training-step time, Table 3.11's setting: LoRA r=1 vs NOLA QV (rank 8, k = l = 1000) with a per-layer or a
-shared random basis, batch 8. Paper (GPT-2 L, one GPU): 776 / 834 / 779 ms per batch, i.e. non-shared / LoRA = 1.075
-and shared / LoRA = 1.004.
+shared random basis, batch 8, seq 512. Paper (GPT-2 L, one GPU): 776 / 834 / 779 ms per batch, i.e. non-shared / LoRA
+= 1.075 and shared / LoRA = 1.004.
 
-A randomly initialised GPT-2 of GPT-2 M's width (1024, 16 heads) with fewer blocks keeps CPU runs short; the
-adapter overhead per block is what the ratio measures. Prints one JSON line.
+All variants are built in one process and timed in interleaved rounds (variant order rotates each round), so
+clock and thermal drift hit them alike. NOLA runs with its batched ΔW (issue 18.2: one computation per matrix shape)
+and, for comparison, with one ΔW per matrix (``batched: false``, the earlier code path). One step of each variant is
+also run under torch.profiler to count kernel launches and host syncs. Random weights (timing does not depend on
+them). Prints one JSON line.
 
-    OMP_NUM_THREADS=1 python benchmarks/nola_gpt2_step.py [--layers 2] [--seq 64] [--iters 5]
+    python benchmarks/nola_gpt2_step.py --preset gpt2-large --seq 512 --batch 8        # the paper's setting (GPU)
+    OMP_NUM_THREADS=1 python benchmarks/nola_gpt2_step.py --layers 2 --width 256 --seq 64 --iters 3   # CPU check
 """
 from __future__ import annotations
 
@@ -17,58 +21,112 @@ import torch
 
 from workloads.nola.inject import AdapterSpec, inject_adapters
 
+PRESETS = {"gpt2-medium": (24, 1024, 16), "gpt2-large": (36, 1280, 20)}
+LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
+SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 
-def _model(layers: int, device: torch.device):
+
+def build(layers: int, width: int, heads: int, spec: AdapterSpec | None, device: torch.device):
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(0)
-    cfg = GPT2Config(n_layer=layers, n_embd=1024, n_head=16, vocab_size=50257, n_positions=1024)
-    return GPT2LMHeadModel(cfg).to(device)
+    cfg = GPT2Config(n_layer=layers, n_embd=width, n_head=heads, vocab_size=50257, n_positions=1024,
+                     resid_pdrop=0.0, embd_pdrop=0.0, attn_pdrop=0.0)
+    with torch.device(device):  # random init on the device: seconds instead of a minute for GPT-2 L on the CPU
+        model = GPT2LMHeadModel(cfg)
+    if spec is not None:
+        inject_adapters(model, "gpt2", "qv", spec)
+    return model.to(device)
 
 
-def step_ms(model, ids: torch.Tensor, iters: int, warmup: int = 2) -> float:
-    """Median milliseconds of forward + backward + AdamW step on the trainable (adapter) parameters."""
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
-    times = []
-    for i in range(warmup + iters):
-        if ids.is_cuda:
-            torch.cuda.synchronize()
-        t = time.perf_counter()
+def make_step(model, ids: torch.Tensor):
+    """forward + backward + AdamW (foreach) on the trainable (adapter) parameters."""
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3, foreach=True)
+
+    def step():
         loss = model(input_ids=ids, labels=ids).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if ids.is_cuda:
-            torch.cuda.synchronize()
-        if i >= warmup:
-            times.append(1000 * (time.perf_counter() - t))
-    return sorted(times)[len(times) // 2]
+    return step
+
+
+def profile_counts(step, device: torch.device) -> dict:
+    """Kernel launches and host syncs of one step (CUDA runtime/driver API events seen by torch.profiler)."""
+    if device.type != "cuda":
+        return {}
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        step()
+    torch.cuda.synchronize()
+    names = [e.name for e in prof.events()]
+    return {"launches": sum(n in LAUNCH_EVENTS for n in names), "syncs": sum(n in SYNC_EVENTS for n in names)}
+
+
+def interleaved_ms(steps: dict, device: torch.device, iters: int, warmup: int, rounds: int) -> dict[str, list[float]]:
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for step in steps.values():
+        for _ in range(warmup):
+            step()
+    times = {name: [] for name in steps}
+    names = list(steps)
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            sync()
+            t = time.perf_counter()
+            for _ in range(iters):
+                steps[name]()
+            sync()
+            times[name].append(1000 * (time.perf_counter() - t) / iters)
+    return times
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--preset", choices=sorted(PRESETS), default=None)
     ap.add_argument("--layers", type=int, default=2)
+    ap.add_argument("--width", type=int, default=1024)
+    ap.add_argument("--heads", type=int, default=16)
     ap.add_argument("--seq", type=int, default=64)
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--iters", type=int, default=5)
+    ap.add_argument("--iters", type=int, default=5, help="steps per timed round")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
     args = ap.parse_args()
+    layers, width, heads = PRESETS[args.preset] if args.preset else (args.layers, args.width, args.heads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ids = torch.randint(0, 50257, (args.batch, args.seq), device=device)
-    variants = {"lora_r1": AdapterSpec("lora", rank=1),
-                "nola_nonshared": AdapterSpec("nola", rank=8, k=1000, l=1000, shared_basis=False),
-                "nola_shared": AdapterSpec("nola", rank=8, k=1000, l=1000, shared_basis=True)}
-    out = {"device": str(device), "layers": args.layers, "batch": args.batch, "seq": args.seq,
-           "threads": torch.get_num_threads()}
-    for name, spec in variants.items():
-        model = _model(args.layers, device)
-        inject_adapters(model, "gpt2", "qv", spec)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
-        out[f"{name}_ms"] = round(step_ms(model, ids, args.iters), 1)
-        if device.type == "cuda":
-            out[f"{name}_peak_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    out["nonshared_over_lora"] = round(out["nola_nonshared_ms"] / out["lora_r1_ms"], 3)
-    out["shared_over_lora"] = round(out["nola_shared_ms"] / out["lora_r1_ms"], 3)
+    nola = dict(rank=8, k=1000, l=1000)
+    specs = {"lora_r1": AdapterSpec("lora", rank=1),
+             "nola_shared": AdapterSpec("nola", shared_basis=True, **nola),
+             "nola_nonshared": AdapterSpec("nola", shared_basis=False, **nola),
+             "nola_shared_unbatched": AdapterSpec("nola", shared_basis=True, batched=False, **nola),
+             "nola_nonshared_unbatched": AdapterSpec("nola", shared_basis=False, batched=False, **nola)}
+    out = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+           "layers": layers, "width": width, "batch": args.batch, "seq": args.seq,
+           "threads": torch.get_num_threads(), "torch": torch.__version__}
+    steps = {}
+    for name, spec in specs.items():
+        steps[name] = make_step(build(layers, width, heads, spec, device), ids)
+    for name, step in steps.items():
+        step()  # first step forms the stacked bases / caches outside the profile
+        for key, value in profile_counts(step, device).items():
+            out[f"{name}_{key}"] = value
+    if device.type == "cuda":
+        out["peak_mib_all_models"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
+    times = interleaved_ms(steps, device, args.iters, args.warmup, args.rounds)
+    for name, ts in times.items():
+        out[f"{name}_ms"] = round(sorted(ts)[len(ts) // 2], 2)
+    lora = out["lora_r1_ms"]
+    for name in specs:
+        if name != "lora_r1":
+            out[f"{name}_over_lora"] = round(out[f"{name}_ms"] / lora, 4)
+    # the same ratio per round (each round times all variants back to back): its spread shows the noise
+    for name in ("nola_shared", "nola_nonshared"):
+        per_round = sorted(a / b for a, b in zip(times[name], times["lora_r1"]))
+        out[f"{name}_over_lora_round_min_max"] = [round(per_round[0], 4), round(per_round[-1], 4)]
     print(json.dumps(out))
 
 
