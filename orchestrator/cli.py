@@ -10,7 +10,7 @@ from typing import Any
 
 from orchestrator.context import SCALES
 from orchestrator.registry import ConfigError
-from orchestrator.spec import DEFAULT_SCALE, SweepError, all_sweep_files, load_sweep, parse_set
+from orchestrator.spec import DEFAULT_SCALE, SweepError, all_sweep_files, apply_resource_overrides, load_sweep, parse_set
 
 
 class UserError(Exception):
@@ -38,11 +38,7 @@ def _console():
 def _load(args: argparse.Namespace):
     sets = parse_set(getattr(args, "set", None))
     sweep = load_sweep(args.sweep, args.scale, sets)
-    for item in getattr(args, "set_resources", None) or []:
-        key, _, value = item.partition("=")
-        if key not in ("cpu", "gpu") or not value:
-            raise UserError(f"--set-resources {item!r}: expected cpu=N or gpu=N")
-        setattr(sweep.resources, key, float(value))
+    apply_resource_overrides(sweep, getattr(args, "set_resources", None))  # validated like `resources:`
     return sweep
 
 
@@ -209,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     except (SweepError, ConfigError, UserError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; `orchestrator run SWEEP --resume` continues where it stopped", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # orchestrator.interrupts.SweepInterrupted names the exact resume command
+        print(str(exc) or "interrupted; `orchestrator run SWEEP --resume` continues where it stopped", file=sys.stderr)
         return 130
 
 

@@ -134,9 +134,9 @@ class Context(abc.ABC):
     def summary(self, **metrics: Any) -> None:
         """Final numbers that the paper tables read. May be called several times; later keys win."""
         values = _check_metrics(metrics)
-        bad = [k for k, v in values.items() if math.isnan(v)]
-        if bad:
-            raise ValueError(f"summary metrics {bad} are NaN; a table must never show a NaN as a result")
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        if bad:  # MLflow would store inf as 1.8e308; a table must show neither
+            raise ValueError(f"summary metrics {bad} are NaN or infinite; a table must never show them as a result")
         self._emit_summary(values)
 
     def artifact(self, path: str | Path, name: str | None = None) -> None:
@@ -167,7 +167,7 @@ class Context(abc.ABC):
         import torch
 
         try:
-            return torch.load(path, map_location="cpu", weights_only=False)
+            return torch.load(path, map_location="cpu", weights_only=True)  # a checkpoint never runs code
         except Exception as exc:  # a half-written or foreign file must not kill the trial silently
             raise RuntimeError(
                 f"checkpoint {path} is corrupt or unreadable ({exc}). Delete it to restart this trial "

@@ -24,6 +24,9 @@ class Workload:
     name: str
     fn: Callable[..., None]
     config_cls: type
+    # Every metric name the workload reports or summarises, when it declares them: sweeps are checked against
+    # it (a search or ASHA metric it never reports would optimise nothing). ``None``: not declared, not checked.
+    metrics: frozenset[str] | None = None
 
     @property
     def fields(self) -> dict[str, dataclasses.Field]:
@@ -36,16 +39,18 @@ class Workload:
 _REGISTRY: dict[str, Workload] = {}
 
 
-def register(name: str, config: type) -> Callable[[Callable], Callable]:
-    """Register ``fn(cfg, ctx)`` as workload ``name`` with dataclass ``config`` (all fields need defaults)."""
+def register(name: str, config: type, metrics: Any = None) -> Callable[[Callable], Callable]:
+    """Register ``fn(cfg, ctx)`` as workload ``name`` with dataclass ``config`` (all fields need defaults);
+    ``metrics``: the names it reports (``ctx.report``) or summarises (``ctx.summary``), checked against sweeps."""
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"workload {name!r}: config must be a dataclass, got {config!r}")
+    declared = frozenset(metrics) if metrics is not None else None
 
     def deco(fn: Callable) -> Callable:
         existing = _REGISTRY.get(name)
         if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
             raise ValueError(f"workload {name!r} is registered twice ({existing.fn.__module__} and {fn.__module__})")
-        _REGISTRY[name] = Workload(name, fn, config)
+        _REGISTRY[name] = Workload(name, fn, config, declared)
         return fn
 
     return deco

@@ -21,6 +21,10 @@ from orchestrator.registry import ConfigError, build_config, config_to_dict, get
 
 SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
 DEFAULT_SCALE = "mini"
+# Above this many trials a launch is refused unless the sweep raises ``max_trials``: a 10^7-point grid
+# otherwise hangs while its trials are expanded, with memory growing.
+DEFAULT_MAX_TRIALS = 10_000
+MAX_SWEEP_BYTES = 1 << 20  # a sweep is a short YAML file; anything larger is the wrong file
 
 
 class SweepError(ValueError):
@@ -29,6 +33,26 @@ class SweepError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+
+def _mapping_without_duplicates(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            mark = key_node.start_mark
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in the same mapping (line {seen[key] + 1} and line "
+                            f"{mark.line + 1}); keep one", mark)
+        seen[key] = key_node.start_mark.line
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
 
 
 class Distribution(_Strict):
@@ -92,8 +116,8 @@ class Scheduler(_Strict):
 
 
 class Resources(_Strict):
-    cpu: float = Field(default=1.0, gt=0)
-    gpu: float = Field(default=0.0, ge=0)
+    cpu: float = Field(default=1.0, gt=0, allow_inf_nan=False)
+    gpu: float = Field(default=0.0, ge=0, allow_inf_nan=False)
 
     @field_validator("gpu")
     @classmethod
@@ -124,6 +148,7 @@ class SweepModel(_Strict):
     resources: Resources = Field(default_factory=Resources)
     max_concurrent: int | None = Field(default=None, gt=0)
     max_failures: int = Field(default=1, ge=0)
+    max_trials: int = Field(default=DEFAULT_MAX_TRIALS, gt=0)
     scales: dict[Literal["smoke", "mini", "paper"], ScaleOverride] = Field(default_factory=dict)
 
     @field_validator("seeds")
@@ -167,6 +192,7 @@ class Sweep:
     max_concurrent: int | None
     max_failures: int
     sets: dict[str, Any] = field(default_factory=dict)
+    max_trials: int = DEFAULT_MAX_TRIALS
 
     @property
     def rel_path(self) -> str:
@@ -203,13 +229,47 @@ def resolve_path(name_or_path: str | Path) -> Path:
     )
 
 
-def _format_validation(path: Path, exc: ValidationError) -> str:
+def _fields_at(loc: tuple, root: type[BaseModel] = None) -> list[str]:
+    """The valid field names of the mapping that holds the last element of ``loc`` (for unknown-field hints)."""
+    import typing
+
+    model: Any = root or SweepModel
+    for part in loc[:-1]:
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            info = model.model_fields.get(str(part))
+            if info is None:
+                return []
+            model = info.annotation
+        else:
+            args = [a for a in typing.get_args(model) if a is not type(None)]
+            origin = typing.get_origin(model)
+            if origin is dict and len(args) == 2:
+                model = args[1]
+            elif args and len(args) == 1:
+                model = args[0]
+            else:
+                return []
+        while typing.get_origin(model) is not None and typing.get_origin(model) is not dict:
+            inner = [a for a in typing.get_args(model) if a is not type(None)]
+            if len(inner) != 1:
+                break
+            model = inner[0]
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [f.alias or name for name, f in model.model_fields.items()]
+    return []
+
+
+def _format_validation(path: Path, exc: ValidationError, root: type[BaseModel] | None = None,
+                       prefix: tuple = ()) -> str:
     lines = []
     for err in exc.errors():
-        loc = "/".join(str(x) for x in err["loc"]) or "(top level)"
+        loc = "/".join(str(x) for x in (*prefix, *err["loc"])) or "(top level)"
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
-            msg = "unknown field (check its spelling; valid sweep fields: name, workload, reproduces, description, params, grid, seeds, search, scheduler, resources, max_concurrent, max_failures, scales)"
+            valid = _fields_at(tuple(err["loc"]), root)
+            where = f"valid fields under {'/'.join(map(str, (*prefix, *err['loc'][:-1])))}" if len(err["loc"]) + len(prefix) > 1 \
+                else "valid sweep fields"
+            msg = f"unknown field (check its spelling; {where}: {', '.join(valid)})"
         elif err["type"] == "missing":
             msg = "this required field is missing"
         lines.append(f"{path}: field {loc}: {msg} (got {err.get('input')!r})" if err["type"] != "missing" else f"{path}: field {loc}: {msg}")
@@ -236,15 +296,45 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
+def read_yaml(p: Path) -> Any:
+    """The YAML document in ``p``; a binary, huge, non-UTF-8 or malformed file (or a key given twice) is a
+    ``SweepError`` that says so, never a traceback."""
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise SweepError(f"{p}: cannot read the sweep file ({exc.strerror}). Check the path and its permissions.") from None
+    if len(data) > MAX_SWEEP_BYTES:
+        raise SweepError(f"{p}: {len(data)} bytes is not a sweep file (sweeps are short YAML files, under "
+                         f"{MAX_SWEEP_BYTES >> 10} KiB). Check the path.")
+    if b"\x00" in data:
+        raise SweepError(f"{p}: this is a binary file, not a YAML sweep. Give the path of a .yaml sweep file "
+                         f"(`orchestrator list` shows them).")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SweepError(f"{p}: not UTF-8 text (byte {exc.start}: {data[exc.start:exc.start + 1]!r}); a sweep is a "
+                         f"UTF-8 YAML file. Re-save it as UTF-8 or check the path.") from None
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except yaml.YAMLError as exc:
+        detail = " ".join(str(exc).split())
+        raise SweepError(f"{p}: YAML error: {detail}. Fix the file (indentation, colons, brackets, repeated keys)."
+                         ) from None
+
+
+def count_trials(grid: dict[str, list[Any]], seeds: list[int]) -> int:
+    n = len(seeds)
+    for values in grid.values():
+        n *= len(values)
+    return n
+
+
 def load_sweep(path: str | Path, scale: str = DEFAULT_SCALE, sets: dict[str, Any] | None = None) -> Sweep:
     """Load, validate and resolve a sweep at ``scale``, applying ``sets`` (``--set``) last."""
     if scale not in SCALES:
         raise SweepError(f"unknown scale {scale!r}; use one of {', '.join(SCALES)}")
     p = resolve_path(path)
-    try:
-        raw = yaml.safe_load(p.read_text())
-    except yaml.YAMLError as exc:
-        raise SweepError(f"{p}: YAML syntax error: {exc}. Fix the file (indentation, colons, brackets).") from None
+    raw = read_yaml(p)
     if not isinstance(raw, dict):
         raise SweepError(f"{p}: a sweep must be a YAML mapping with at least `name` and `workload`, got {type(raw).__name__}")
     try:
@@ -282,9 +372,17 @@ def load_sweep(path: str | Path, scale: str = DEFAULT_SCALE, sets: dict[str, Any
         raise SweepError(f"{p}: parameter(s) {sorted(overlap)} appear in both params and grid; keep each in one place")
     try:
         search = Search.model_validate(search_raw) if search_raw else None
+    except ValidationError as exc:
+        raise SweepError(_format_validation(p, exc, Search, ("search",))) from None
+    try:
         res = Resources.model_validate(resources)
     except ValidationError as exc:
-        raise SweepError(_format_validation(p, exc)) from None
+        raise SweepError(_format_validation(p, exc, Resources, ("resources",))) from None
+    n_trials = count_trials(grid, seeds)
+    if n_trials > model.max_trials:
+        raise SweepError(f"{p}: the grid expands to {n_trials:,} trials ({' x '.join(str(len(v)) for v in grid.values())}"
+                         f" values x {len(seeds)} seed(s)), above max_trials = {model.max_trials:,}. Narrow the grid, "
+                         f"or set `max_trials: {n_trials}` in the sweep if you mean to run that many.")
 
     try:
         wl = get_workload(model.workload)
@@ -301,17 +399,75 @@ def load_sweep(path: str | Path, scale: str = DEFAULT_SCALE, sets: dict[str, Any
     if search and set(search.space) & (set(grid) | set(params) - set(sets)):
         dup = sorted(set(search.space) & (set(grid) | set(params)))
         raise SweepError(f"{p}: field search/space: {dup} are also fixed in params or grid; a searched parameter must be free")
+    if search:
+        _check_search_space(p, wl, params, search)
+    _check_metrics_declared(p, wl, search, model.scheduler)
 
     sweep = Sweep(
         path=p, name=model.name, workload=model.workload, scale=scale, reproduces=model.reproduces,
         params=params, grid=grid, seeds=seeds, search=search, scheduler=model.scheduler, resources=res,
-        max_concurrent=model.max_concurrent, max_failures=model.max_failures, sets=sets,
+        max_concurrent=model.max_concurrent, max_failures=model.max_failures, sets=sets, max_trials=model.max_trials,
     )
     try:
         sweep.trials()  # type-checks every grid point now, before anything runs
     except ConfigError as exc:
         raise SweepError(str(exc)) from None
     return sweep
+
+
+def _check_search_space(p: Path, wl: Any, params: dict[str, Any], search: Search) -> None:
+    """Every value a search dimension can take must be valid for its field (a ``choice`` outside a
+    ``Literal``, or a float range on an ``int`` field, would otherwise crash the driver once sampled)."""
+    for key, dist in search.space.items():
+        kind = dist.kind
+        if kind == "choice":
+            samples = list(dist.choice)
+        elif kind == "integer":
+            samples = [int(dist.integer[0]), int(dist.integer[1])]
+        else:
+            lo, hi = getattr(dist, kind)
+            samples = [float(lo), float(hi)]
+        for value in samples:
+            try:
+                build_config(wl, {**params, key: value}, where=f"{p}: search/space/{key}")
+            except ConfigError as exc:
+                hint = "" if kind == "choice" else f" ({kind} samples are {'integers' if kind == 'integer' else 'floats'})"
+                raise SweepError(f"{exc}{hint}. Every value the search can draw must be valid; fix search/space/{key}."
+                                 ) from None
+
+
+def _check_metrics_declared(p: Path, wl: Any, search: Search | None, scheduler: Scheduler | None) -> None:
+    """A search or ASHA metric the workload never reports optimises nothing; refuse it when the workload
+    declares its metrics (``@register(..., metrics=...)``)."""
+    declared = getattr(wl, "metrics", None)
+    if not declared:
+        return
+    for where, metric in (("search/metric", search.metric if search else None),
+                          ("scheduler/asha/metric", scheduler.asha.metric if scheduler else None)):
+        if metric is not None and metric not in declared:
+            raise SweepError(f"{p}: field {where}: workload {wl.name!r} never reports a metric {metric!r}, so the "
+                             f"{'search' if where.startswith('search') else 'scheduler'} would optimise nothing. It "
+                             f"reports: {', '.join(sorted(declared))}.")
+
+
+def apply_resource_overrides(sweep: Sweep, items: list[str] | None) -> None:
+    """``--set-resources cpu=N gpu=N`` on a loaded sweep, validated like ``resources:`` in the YAML."""
+    values = sweep.resources.model_dump()
+    for item in items or []:
+        key, _, raw = item.partition("=")
+        key = key.strip()
+        if key not in ("cpu", "gpu") or not raw.strip():
+            raise SweepError(f"--set-resources {item!r}: expected cpu=N or gpu=N (e.g. --set-resources gpu=0.5)")
+        try:
+            values[key] = float(raw)
+        except ValueError:
+            raise SweepError(f"--set-resources {item!r}: {raw!r} is not a number; give e.g. {key}=1 or {key}=0.25") from None
+    try:
+        sweep.resources = Resources.model_validate(values)
+    except ValidationError as exc:
+        detail = "; ".join(f"{'/'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
+        raise SweepError(f"--set-resources: {detail}. A trial needs cpu > 0 and 0 <= gpu (a fraction of one GPU "
+                         f"or whole GPUs).") from None
 
 
 def all_sweep_files() -> list[Path]:

@@ -22,7 +22,7 @@ class QuadraticConfig:
     n_layers: int = 2         # integer parameter for type checks
 
 
-@register("toy_quadratic", config=QuadraticConfig)
+@register("toy_quadratic", config=QuadraticConfig, metrics=("loss", "step_value", "objective", "final_x"))
 def quadratic(cfg: QuadraticConfig, ctx: Context) -> None:
     state = ctx.restore() or {"step": 0}
     value = (cfg.x - 2.0) ** 2 + cfg.offset + 0.01 * ctx.seed
@@ -45,7 +45,7 @@ class FlakyConfig:
     marker_dir: str = ""      # folder where each attempt leaves a file (counts retries)
 
 
-@register("toy_flaky", config=FlakyConfig)
+@register("toy_flaky", config=FlakyConfig, metrics=("value",))
 def flaky(cfg: FlakyConfig, ctx: Context) -> None:
     if cfg.marker_dir:
         d = Path(cfg.marker_dir)

@@ -121,7 +121,7 @@ def make_scene(name: str, cache_dir: Path, image_size: int = 0) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
-            return torch.load(path, weights_only=False)
+            return torch.load(path, weights_only=True)  # a cache file never runs code
         gt = ground_truth(name)
         train_cams = [c for i, h in enumerate(HEIGHTS)
                       for c in ring_cameras(per_ring, radius=RADIUS, height=h, size=size, phase=0.25 * i)]

@@ -116,7 +116,7 @@ def trained_model(cfg: CompGSConfig, ctx: Context, backend: str, scene: dict | N
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock"):
         if path.is_file():
-            return torch.load(path, weights_only=False)
+            return torch.load(path, weights_only=True)  # a cache file never runs code
         scene = scene if scene is not None else load_scene(cfg, ctx)
         groups, sizes = _groups_and_sizes(cfg)
         quantizer = None

@@ -1,0 +1,99 @@
+"""The private local Ray clusters our drivers start, recorded so that none outlives its driver.
+
+A driver killed with SIGKILL cannot shut its Ray down; Ray's DashboardAgent and RuntimeEnvAgent then stay
+alive (two per kill). Each driver writes the ids of the processes its ``ray.init`` started; the next launch
+(or ``orchestrator clean``) ends exactly those, by pid and start time, once their driver is gone. Processes
+of other users' or other drivers' clusters are never touched.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import psutil
+
+from orchestrator.launch_state import driver_alive, driver_identity
+
+# Ray finds its address from this variable at import; with it set to 0 a private cluster lives on the
+# loopback interface only (every gRPC server then binds 127.0.0.1, checked by tests/orchestrator).
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def state_dir() -> Path:
+    root = os.environ.get("ORCHESTRATOR_STATE") or Path.home() / ".cache" / "orchestrator"
+    path = Path(root) / "ray-sessions"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def record_session(session_dir: str) -> Path:
+    """Remember the processes of the private Ray this driver just started."""
+    me = psutil.Process()
+    procs = []
+    for child in me.children(recursive=True):
+        try:
+            procs.append({"pid": child.pid, "started": round(child.create_time(), 2), "name": child.name()})
+        except psutil.Error:
+            continue
+    entry = {"driver": driver_identity(), "session_dir": session_dir, "processes": procs}
+    path = state_dir() / f"{me.pid}-{int(me.create_time())}.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(entry))
+    os.replace(tmp, path)
+    return path
+
+
+def _same_process(pid: int, started: float) -> psutil.Process | None:
+    try:
+        proc = psutil.Process(pid)
+        return proc if abs(proc.create_time() - started) < 1.0 else None
+    except psutil.Error:
+        return None
+
+
+def reap_orphans(remove_session_dirs: bool = False, grace_s: float = 3.0) -> list[int]:
+    """End the recorded Ray processes whose driver is dead; returns their pids. Live drivers are left alone."""
+    ended: list[int] = []
+    for record in sorted(state_dir().glob("*.json")):
+        try:
+            entry = json.loads(record.read_text())
+        except (OSError, ValueError):
+            record.unlink(missing_ok=True)
+            continue
+        if driver_alive(entry.get("driver")):
+            continue
+        alive = [p for p in (_same_process(int(x["pid"]), float(x["started"])) for x in entry.get("processes", [])) if p]
+        for proc in alive:
+            try:
+                proc.send_signal(signal.SIGTERM)
+            except psutil.Error:
+                pass
+        _, still = psutil.wait_procs(alive, timeout=grace_s)
+        for proc in still:
+            try:
+                proc.kill()
+            except psutil.Error:
+                pass
+        psutil.wait_procs(still, timeout=grace_s)
+        ended += [p.pid for p in alive]
+        if remove_session_dirs and entry.get("session_dir"):
+            shutil.rmtree(entry["session_dir"], ignore_errors=True)
+        record.unlink(missing_ok=True)
+    return ended
+
+
+def orphaned_processes() -> list[int]:
+    """Recorded Ray processes still alive although their driver is dead (what ``reap_orphans`` would end)."""
+    out = []
+    for record in state_dir().glob("*.json"):
+        try:
+            entry = json.loads(record.read_text())
+        except (OSError, ValueError):
+            continue
+        if driver_alive(entry.get("driver")):
+            continue
+        out += [int(x["pid"]) for x in entry.get("processes", []) if _same_process(int(x["pid"]), float(x["started"]))]
+    return out
