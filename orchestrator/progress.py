@@ -12,6 +12,10 @@ from typing import Any, Callable
 
 from orchestrator.run_names import format_value
 
+# Tune's new console output prints an experiment box and a TensorBoard hint even at verbose=0; its
+# classic reporter is silent at 0 and prints its status tables at --tune-verbose 1/2.
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+
 # Streamed metrics shown on a trial's line: at most this many, the rest are in MLflow.
 SHOWN_METRICS = 3
 

@@ -7,20 +7,20 @@ SCALES = ("smoke", "mini", "paper")
 
 
 def cmd_tables(args: argparse.Namespace) -> int:
-    from results.reproduce import render_tables, select_tables
     from results.report import write_report
+    from results.reproduce import render_tables, report_links, select_tables
 
     specs = select_tables(args.ids or ["all"])
     rendered = render_tables(specs, args.scale, args.tracking_uri, fmt=args.format)
-    if not args.ids or args.ids == ["all"]:
-        print(f"report: {write_report(rendered, args.scale)}")
+    # the report accumulates: rendering one table adds it without dropping the others already there
+    print(report_links(write_report(rendered, args.scale)))
     return 0
 
 
 def cmd_reproduce(args: argparse.Namespace) -> int:
     from results.reproduce import reproduce
 
-    launches, _ = reproduce([args.target], args.scale, args.tracking_uri)
+    launches, _ = reproduce([args.target], args.scale, args.tracking_uri, storage_path=args.storage_path)
     return 1 if any(r.n_failed for r in launches) else 0
 
 
@@ -36,6 +36,8 @@ def add_commands(sub) -> None:
     sp.add_argument("target", help="a table id, 'all' or 'quickstart'")
     sp.add_argument("--scale", choices=SCALES, default="mini")
     sp.add_argument("--tracking-uri", default=None)
+    sp.add_argument("--storage-path", default=None, help="Ray Tune storage: a path, NFS, or s3://, gs://, hdfs:// "
+                                                         "(default: $ORCHESTRATOR_STORAGE or ./ray_results)")
     sp.set_defaults(fn=cmd_reproduce)
 
 

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import time
 
-from results.render import Rendered, attach_figure, render, to_text
-from results.report import write_report
+from results.render import Rendered, render, to_text
+from results.report import write_fragments, write_report
 from results.spec import OUT_DIR, TableSpec, all_tables, get_table
+
+EXTENSIONS = {"md": "md", "csv": "csv", "latex": "tex"}
 
 
 def select_tables(ids: list[str]) -> list[TableSpec]:
@@ -37,7 +39,11 @@ def run_table_sweeps(specs: list[TableSpec], scale: str, tracking_uri: str | Non
 
 
 def render_tables(specs: list[TableSpec], scale: str, tracking_uri: str | None = None, fmt: str = "md",
-                  write: bool = True) -> list[Rendered]:
+                  write: bool = True, out_dir=None) -> list[Rendered]:
+    """Render, print, and (``write``) keep each table in the output folder and on its sweeps' parent run."""
+    from results.parent_record import attach_table
+
+    out = out_dir or OUT_DIR
     rendered = []
     for spec in specs:
         r = render(spec, scale, tracking_uri)
@@ -45,10 +51,17 @@ def render_tables(specs: list[TableSpec], scale: str, tracking_uri: str | None =
         text = to_text(r, fmt)
         print(text)
         if write:
-            OUT_DIR.mkdir(parents=True, exist_ok=True)
-            (OUT_DIR / f"{spec.id}-{scale}.{ {'md': 'md', 'csv': 'csv', 'latex': 'tex'}[fmt] }").write_text(text)
-            attach_figure(r, tracking_uri)
+            out.mkdir(parents=True, exist_ok=True)
+            write_fragments(r, out)
+            if fmt != "md":
+                (out / f"{spec.id}-{scale}.{EXTENSIONS[fmt]}").write_text(text)
+            attach_table(r, tracking_uri)
     return rendered
+
+
+def report_links(md_path) -> str:
+    html = md_path.with_suffix(".html")
+    return f"report: {md_path}\nHTML report (tables with figures): {html.resolve().as_uri()}"
 
 
 def reproduce(ids: list[str], scale: str, tracking_uri: str | None = None, **launch_kw) -> tuple[list, list[Rendered]]:
@@ -56,5 +69,5 @@ def reproduce(ids: list[str], scale: str, tracking_uri: str | None = None, **lau
     launches = run_table_sweeps(specs, scale, tracking_uri, **launch_kw)
     rendered = render_tables(specs, scale, tracking_uri)
     path = write_report(rendered, scale)
-    print(f"report: {path}")
+    print(report_links(path))
     return launches, rendered

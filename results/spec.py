@@ -34,6 +34,8 @@ class TableSpec:
     kind:      ``table`` or ``figure``; a figure also has ``plot(frame, out_png)`` drawing the
                aggregated frame (columns: rows + columns + ``<metric>_mean``, ``<metric>_std``, ``n``).
     quickstart: part of the ``quickstart`` set (one headline table per method).
+    headline:  the metric read first (its columns lead, the other metrics go to a details table when the
+               table would be too wide); empty: the first metric named ``mean*``/``avg*``, else ``metrics[0]``.
     """
 
     id: str
@@ -51,8 +53,20 @@ class TableSpec:
     plot: Callable[..., None] | None = None
     quickstart: bool = False
     notes: str = ""
+    headline: str = ""
+
+    @property
+    def headline_metric(self) -> str:
+        if self.headline:
+            return self.headline
+        for m in self.metrics:
+            if m.startswith(("mean", "avg")):
+                return m
+        return self.metrics[0]
 
     def __post_init__(self) -> None:
+        if self.headline and self.headline not in self.metrics:
+            raise ValueError(f"table {self.id}: headline {self.headline!r} is not one of its metrics {self.metrics}")
         if self.kind == "figure" and self.plot is None:
             raise ValueError(f"figure {self.id} needs a plot function")
         if not self.sweeps:

@@ -30,11 +30,17 @@ def store(tmp_path, monkeypatch):
     return uri, sweep, pub
 
 
-def add_run(uri, exp, params, metrics, scale="mini", status="FINISHED", role="trial"):
+def add_run(uri, exp, params, metrics, scale="mini", status="FINISHED", role="trial", summary=True, config_hash=None):
+    """A run as orchestrator.tracking records one (summary tag once the summary metrics are logged)."""
     c = MlflowClient(uri)
     e = c.get_experiment_by_name(exp)
     eid = e.experiment_id if e else c.create_experiment(exp)
-    r = c.create_run(eid, tags={"orchestrator.role": role, "scale": scale, "seed": str(params.get("seed", 0))})
+    tags = {"orchestrator.role": role, "scale": scale, "seed": str(params.get("seed", 0))}
+    if summary:
+        tags["orchestrator.summary"] = "logged"
+    if config_hash:
+        tags["config_hash"] = config_hash
+    r = c.create_run(eid, tags=tags)
     for k, v in params.items():
         c.log_param(r.info.run_id, k, v)
     for k, v in metrics.items():
@@ -57,12 +63,12 @@ def test_mean_std_n_and_missing_cells(store):
     add_run(uri, "fab-sweep", {"method": "cotta", "seed": 0}, {"err": 99.0}, status="FAILED")  # never counted
     add_run(uri, "fab-sweep", {"method": "source", "seed": 0}, {"err": 50.0}, scale="smoke")  # other scale
     r = render(spec_for(sweep), "mini", uri)
-    rows = {row["method"]: row["err"] for _, row in r.frame.iterrows()}
-    assert rows == {"palm": "12.0 ± 2.0 (n=3)", "tent": MISSING}
-    assert r.missing_cells == 1
-    assert "orchestrator reproduce fab-table1 --scale mini" in r.footer()
+    rows = {row["method"]: (row["err"], row["n"]) for _, row in r.frame.iterrows()}
+    # n in its own column, not on every cell; tent finished without `err`: its cell is —, not a missing run
+    assert rows == {"palm": ("12.0 ± 2.0", "3"), "tent": (MISSING, "1")}
+    assert r.missing_cells == 0 and "orchestrator reproduce" not in r.footer()
     smoke = render(spec_for(sweep), "smoke", uri)
-    assert dict(zip(smoke.frame["method"], smoke.frame["err"])) == {"source": "50.0 (n=1)"}
+    assert dict(zip(smoke.frame["method"], smoke.frame["err"])) == {"source": "50.0"}
 
 
 def test_columns_and_filters(store):
@@ -74,7 +80,8 @@ def test_columns_and_filters(store):
     spec = spec_for(sweep, columns=("dataset",), filters={"lr": 0.1})
     r = render(spec, "mini", uri)
     table = r.frame.set_index("method")
-    assert table.loc["palm", "c10"] == "10.0 (n=1)" and table.loc["tent", "c100"] == "21.0 (n=1)"
+    assert table.loc["palm", "c10"] == "10.0" and table.loc["tent", "c100"] == "21.0"
+    assert list(table["n"]) == ["1", "1"]
 
 
 def test_published_side_by_side_with_difference(store):
@@ -88,14 +95,19 @@ def test_published_side_by_side_with_difference(store):
     add_run(uri, "fab-sweep", {"method": "palm"}, {"err": 12.0})
     r = render(spec_for(sweep, published="fab.csv"), "mini", uri)
     t = r.frame.set_index("method")
-    assert t.loc["palm", "err (ours)"] == "12.0 (n=1)" and t.loc["palm", "err (paper)"] == "11.5"
-    assert t.loc["palm", "err (Δ)"] == "+0.5"
+    # below paper scale: ours and paper side by side, no Δ (the scales run other data and models)
+    assert list(t.columns) == ["n", "err (ours)", "err (paper)"]
+    assert t.loc["palm", "err (ours)"] == "12.0" and t.loc["palm", "err (paper)"] == "11.5"
     assert t.loc["source", "err (ours)"] == MISSING and t.loc["source", "err (paper)"] == "43.5"
-    assert t.loc["source", "err (Δ)"] == MISSING
+    # `source` cannot be produced here (the fabricated sweep does not load): it counts as missing
+    assert r.missing_cells == 1 and "orchestrator reproduce fab-table1 --scale mini" in r.footer()
     md = to_text(r, "md")
-    assert "| method | err (ours) | err (paper) | err (Δ) |" in md and "ours at mini scale" in md
-    assert "palm,12.0 (n=1),11.5,+0.5" in to_text(r, "csv")
+    assert "| method | n | err (ours) | err (paper) |" in md and "ours at mini scale" in md
+    assert "palm,err,err,12.0,,1,11.5,ok" in to_text(r, "csv")
     assert "\\begin{tabular}" in to_text(r, "latex")
+    add_run(uri, "fab-sweep", {"method": "palm"}, {"err": 12.0}, scale="paper")
+    t = render(spec_for(sweep, published="fab.csv"), "paper", uri).frame.set_index("method")
+    assert t.loc["palm", "err (Δ)"] == "+0.5" and t.loc["source", "err (Δ)"] == MISSING
 
 
 def test_figure_png(store, tmp_path, monkeypatch):

@@ -43,10 +43,23 @@ def test_reproduce_skips_finished_trials(tmp_path, monkeypatch):
     assert [(r.n_trials, r.n_skipped, r.n_failed) for r in first] == [(4, 0, 0)]
     frame = rendered[0].frame.set_index("x")
     # toy objective = (x - 2)^2 + 1 + 0.01 * seed; seeds 0 and 1 -> mean +0.005, std 0.00707
-    assert frame.loc["0.0", "objective"].startswith("5.00 ± 0.01") and "n=2" in frame.loc["0.0", "objective"]
+    assert frame.loc["0.0", "objective"].startswith("5.00 ± 0.01") and frame.loc["0.0", "n"] == "2"
     assert frame.loc["2.0", "objective"].startswith("1.00 ± 0.01")
     assert MISSING not in frame.to_numpy()
     assert (tmp_path / "out" / "report.md").is_file()
+    assert "<table>" in (tmp_path / "out" / "report.html").read_text()
+    # the parent run carries the rendered table and the per-config aggregates
+    import mlflow
+
+    parent = mlflow.search_runs(experiment_names=["results-toy-table"],
+                                filter_string="tags.`orchestrator.role` = 'parent'")["run_id"].iloc[0]
+    client = mlflow.MlflowClient(uri)
+    assert {a.path for a in client.list_artifacts(parent, "tables")} == {"tables/toy-table1.md", "tables/toy-table1.csv"}
+    aggregates = client.download_artifacts(parent, "aggregates.csv", str(tmp_path))
+    import pandas as pd
+
+    agg = pd.read_csv(aggregates).set_index("x")
+    assert agg.loc[0.0, "objective_mean"] == pytest.approx(5.005) and agg.loc[0.0, "n"] == 2
 
     second, _ = reproduce_mod.reproduce(["toy-table1"], "smoke", **kw)
     assert [(r.n_trials, r.n_skipped) for r in second] == [(0, 4)]
