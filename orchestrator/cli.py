@@ -10,7 +10,9 @@ from typing import Any
 
 from orchestrator.context import SCALES
 from orchestrator.registry import ConfigError
+from orchestrator.server import add_server_command
 from orchestrator.spec import DEFAULT_SCALE, SweepError, all_sweep_files, apply_resource_overrides, load_sweep, parse_set
+from orchestrator.submit import STORAGE_HELP, add_submit_options
 
 
 class UserError(Exception):
@@ -140,7 +142,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
     sweep = _load(args)  # validate locally before anything is sent
     job_id = submit(sweep, address=args.address, scale=args.scale, sets=args.set or [], follow=args.follow,
-                    tracking_uri=args.tracking_uri, extra_args=["--set-resources", *args.set_resources] if args.set_resources else [])
+                    tracking_uri=args.tracking_uri, extra_args=["--set-resources", *args.set_resources] if args.set_resources else [],
+                    storage_path=args.storage_path, resume=args.resume, pip=args.pip, uv=args.uv)
     print(job_id)
     return 0
 
@@ -171,7 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--resume", action="store_true", help="continue the last interrupted launch of this sweep/scale")
     sp.add_argument("--local", action="store_true", help="run trials sequentially in this process (no Ray)")
     sp.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)")
-    sp.add_argument("--storage-path", default=None, help="Ray Tune storage (default: ./ray_results)")
+    sp.add_argument("--storage-path", default=None, help=STORAGE_HELP)
     sp.add_argument("--skip-finished", action="store_true", help="skip trials already FINISHED in MLflow")
     sp.add_argument("--tune-verbose", type=int, default=1, choices=(0, 1, 2))
     sp.set_defaults(fn=cmd_run)
@@ -185,7 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
     sweep_args(sp)
     sp.add_argument("--address", required=True, help="Ray dashboard address, e.g. http://HEAD:8265")
     sp.add_argument("--follow", action="store_true", help="stream the job's logs until it ends")
+    add_submit_options(sp)
     sp.set_defaults(fn=cmd_submit)
+    add_server_command(sub)
 
     try:
         from results.cli import add_commands

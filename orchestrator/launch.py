@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.ray_context import ARTIFACTS, DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
+from orchestrator.artifacts import TrialOutputs
+from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
 from orchestrator.registry import get_workload
 from orchestrator.spec import Sweep, SweepError, Trial
+from orchestrator.storage import alive_nodes, check_reachable, join, read_pointer, resolve_storage, write_pointer
 from orchestrator.tracking import Recorder, resolve_tracking_uri
 
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -43,8 +45,9 @@ class LaunchResult:
         return self.n_failed == 0
 
 
-def default_storage() -> Path:
-    return Path(os.environ.get("ORCHESTRATOR_STORAGE", Path.cwd() / "ray_results")).resolve()
+def default_storage() -> str:
+    """``$ORCHESTRATOR_STORAGE`` or ./ray_results (a path or a pyarrow URI: see orchestrator.storage)."""
+    return resolve_storage(None)
 
 
 def _numeric(result: dict[str, Any], only_event: bool = False) -> dict[str, float]:
@@ -75,6 +78,7 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
             self.runs: dict[str, str] = {}
             self.tracebacks: dict[str, str] = {}
             self.last: dict[str, dict[str, Any]] = {}
+            self.outputs = TrialOutputs(recorder)
 
         def __reduce__(self):
             # Tune pickles the RunConfig into its experiment state; the live MLflow client stays behind
@@ -108,19 +112,19 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
                 recorder.log_metrics(rid, _numeric(result, only_event=True), step=int(result.get(STEP, 0)))
             elif kind == "error":
                 self.tracebacks[trial.trial_id] = str(result.get(TRACEBACK, ""))
-            for path in str(result.get(ARTIFACTS, "") or "").splitlines():
-                if path and Path(path).is_file():
-                    recorder.log_artifact(rid, path)
+            self.outputs.on_result(rid, result, trial.storage.storage_filesystem)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             rid = self._run_for(trial)
             if self.last.get(trial.trial_id, {}).get(KIND) != "final":
                 # Stopped by the scheduler (ASHA) before the workload wrote its summary.
                 recorder.client.set_tag(rid, "stopped_early", "true")
+            self.outputs.on_trial_end(rid, trial)
             recorder.end_trial(rid, "FINISHED")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             tb = self.tracebacks.get(trial.trial_id) or _read_error(trial)
+            self.outputs.on_trial_end(self._run_for(trial), trial)
             recorder.end_trial(self._run_for(trial), "FAILED", tb or "trial failed without a traceback")
 
         def on_experiment_end(self, trials, **info):
@@ -194,10 +198,6 @@ def check_resources(sweep: Sweep) -> None:
                             f"Lower resources.cpu (e.g. --set-resources cpu=1) or use a larger cluster.")
 
 
-def _pointer(storage: Path, sweep: Sweep) -> Path:
-    return storage / f"{sweep.name}-{sweep.scale}.latest.json"
-
-
 def _varying(trials: list[Trial]) -> list[str]:
     if not trials:
         return []
@@ -215,9 +215,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
     wl = get_workload(sweep.workload)
     uri = resolve_tracking_uri(tracking_uri)
     recorder = Recorder(uri, sweep.name)
-    storage = Path(storage_path).resolve() if storage_path else default_storage()
-    storage.mkdir(parents=True, exist_ok=True)
-    pointer = _pointer(storage, sweep)
+    storage = resolve_storage(storage_path)
 
     trials = sweep.trials()
     n_total = len(trials) if not sweep.search else sweep.search.num_samples
@@ -242,14 +240,15 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
 
     ensure_ray(address, num_cpus=num_cpus)
     check_resources(sweep)
+    check_reachable(storage, alive_nodes())
     trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
                                     {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
 
     if resume:
-        if not pointer.is_file():
+        state = read_pointer(storage, sweep.name, sweep.scale)
+        if state is None:
             raise SweepError(f"nothing to resume for sweep {sweep.name!r} at scale {sweep.scale!r}: no earlier launch "
-                             f"under {storage}. Run it without --resume first.")
-        state = json.loads(pointer.read_text())
+                             f"under {storage}. Run it without --resume first (or pass the --storage-path it used).")
         parent_id = state["parent_run_id"]
         recorder.reopen_parent(parent_id)
         callback = _make_callback(recorder, parent_id, sweep, plan, varying)
@@ -262,11 +261,11 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
         run_name = f"{sweep.name}-{sweep.scale}-{time.strftime('%Y%m%d-%H%M%S')}"
         parent_id = recorder.start_parent(sweep, run_name, n_total)
         callback = _make_callback(recorder, parent_id, sweep, plan, varying)
-        run_dir = str(storage / run_name)
-        pointer.write_text(json.dumps({"path": run_dir, "parent_run_id": parent_id, "tracking_uri": uri}))
+        run_dir = join(storage, run_name)
+        write_pointer(storage, sweep.name, sweep.scale, {"path": run_dir, "parent_run_id": parent_id, "tracking_uri": uri})
         tuner = Tuner(trainable, param_space=_param_space(sweep, trials),
                       tune_config=_tune_config(sweep, n_total),
-                      run_config=RunConfig(name=run_name, storage_path=str(storage), callbacks=[callback],
+                      run_config=RunConfig(name=run_name, storage_path=storage, callbacks=[callback],
                                            failure_config=FailureConfig(max_failures=sweep.max_failures),
                                            checkpoint_config=CheckpointConfig(num_to_keep=2),
                                            verbose=verbose))

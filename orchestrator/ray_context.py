@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.artifacts import MISSING, NODE, node_id, trial_storage, upload_to_storage
 from orchestrator.context import Context, device_label
 from orchestrator.registry import build_config, config_to_dict, get_workload
 from orchestrator.spec import Trial
 
 KIND = "_kind"
 STEP = "_step"
-ARTIFACTS = "_artifacts"
+ARTIFACTS = "_artifacts"  # storage paths of this event's artifacts (orchestrator.artifacts reads them)
 TRACEBACK = "_traceback"
 DEVICE = "_device"  # where the trial ran (a string: MLflow tag, never a metric)
 KEYS = "_keys"  # the workload's own metric names in this event (Ray adds bookkeeping keys of its own)
@@ -62,11 +63,13 @@ class RayContext(Context):
         self._last: dict[str, float] = {}
         self._summary: dict[str, float] = {}
         self._pending: list[str] = []
+        self._missing: list[str] = []
         self._step = 0
         self._pending_checkpoint: Path | None = None
         super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
                          cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
         self._device_label = device_label(self.device)
+        self._node = node_id()
         ckpt = tune.get_checkpoint()
         self._restored_dir: Path | None = None
         if ckpt is not None:
@@ -76,10 +79,13 @@ class RayContext(Context):
     def _send(self, kind: str, metrics: dict[str, Any]) -> None:
         # The latest streamed values ride along so schedulers and searchers always see their metric.
         payload: dict[str, Any] = {**self._last, **metrics, KIND: kind, STEP: self._step, DEVICE: self._device_label,
-                                   KEYS: "\n".join(k for k in metrics if not k.startswith("_"))}
+                                   NODE: self._node, KEYS: "\n".join(k for k in metrics if not k.startswith("_"))}
         if self._pending:
             payload[ARTIFACTS] = "\n".join(self._pending)
             self._pending = []
+        if self._missing:
+            payload[MISSING] = "\n".join(self._missing)
+            self._missing = []
         if self._pending_checkpoint is None:
             self._tune.report(payload)
             return
@@ -99,11 +105,13 @@ class RayContext(Context):
         self._summary.update(metrics)
 
     def _emit_artifact(self, path: Path, name: str) -> None:
-        dest = self.work_dir.parent / "artifacts" / name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        if path.resolve() != dest.resolve():
-            shutil.copy2(path, dest)
-        self._pending.append(str(dest))
+        # The driver may run on another node: the file goes to the trial's folder in the Tune storage,
+        # which every node reaches, and the driver logs it to MLflow from there.
+        try:
+            fs, trial_path = trial_storage()
+            self._pending.append(upload_to_storage(path, name, fs, trial_path))
+        except Exception as exc:  # storage unreachable or full: the run is tagged, the trial goes on
+            self._missing.append(f"{name}: could not copy to the Tune storage ({type(exc).__name__}: {exc})")
 
     def _on_checkpoint(self, path: Path) -> None:
         # Travels with the next report (or the final result), so checkpoints never count as Tune

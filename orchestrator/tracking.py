@@ -43,6 +43,8 @@ def _artifact_root(uri: str) -> str | None:
 
 
 def git_commit() -> str:
+    if os.environ.get("ORCHESTRATOR_GIT_COMMIT"):  # set by `submit`: a job's working dir has no .git
+        return os.environ["ORCHESTRATOR_GIT_COMMIT"]
     try:
         root = Path(__file__).resolve().parent.parent
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=5)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import mlflow
 import pytest
+import torch
 from mlflow.tracking import MlflowClient
 
 from orchestrator.launch import ResourceError, run_sweep
@@ -52,7 +53,11 @@ def test_grid_sweep_records_every_trial(write_sweep, tmp_path):
         history = client.get_metric_history(row["run_id"], "loss")
         assert [(m.step, round(m.value, 6)) for m in history] == [
             (s, round(expected + 3 - s, 6)) for s in range(3)]
-        assert [a.path for a in client.list_artifacts(row["run_id"])] == ["note.txt"]
+        assert [a.path for a in client.list_artifacts(row["run_id"])] == ["checkpoint", "config.json", "note.txt"]
+        # The trial's last Tune checkpoint reaches MLflow through the storage (orchestrator.artifacts).
+        assert [a.path for a in client.list_artifacts(row["run_id"], "checkpoint")] == ["checkpoint/checkpoint.pt"]
+        local = client.download_artifacts(row["run_id"], "checkpoint/checkpoint.pt", str(tmp_path))
+        assert torch.load(local, weights_only=True) == {"step": 3}
 
 
 def pd_isnan(v):
