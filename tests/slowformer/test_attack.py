@@ -74,7 +74,7 @@ def test_decision_networks_learn_faster_than_the_backbone():
         model = AdaViT(build_model("small_vit", 5, embed_dim=16, depth=2, num_heads=2))
         finetune(model, _data(32), epochs=1, lr=1e-3, batch_size=8, device=torch.device("cpu"), seed=0, alpha_p=0,
                  alpha_d=0, prior=None, gammas=(0.0, 0.0, 0.0), decision_lr_scale=scale)
-        moved[scale] = (2.0 - model.block_dec[0].bias.detach()).abs().item()
+        moved[scale] = (2.0 - model.block_dec[0].bias.detach()).abs().max().item()
     assert moved[20.0] > 5 * moved[1.0] > 0
 
 

@@ -71,11 +71,23 @@ def test_adavit_usage_loss_by_hand():
     b = torch.tensor([[1.0, 1.0, 1.0]])  # 1.0
     assert adavit.usage_loss(p, hd, b, 0.5, 0.5, 0.5).item() == pytest.approx(0.25 ** 2 + 0.0 + 0.5 ** 2)
     assert adavit.usage_loss(p, hd, b, 0.0, 0.0, 0.0).item() == pytest.approx(0.75 ** 2 + 0.25 + 1.0)
-    torch.manual_seed(0)
-    m = adavit.keep_decision(torch.tensor([2.0, -2.0]), training=False)
-    assert m.tolist() == [1.0, 0.0]
-    soft = adavit.keep_decision(torch.zeros(1000), training=True, tau=1.0)
-    assert set(soft.unique().tolist()) <= {0.0, 1.0} and 0.4 < soft.mean().item() < 0.6
+
+
+def test_adavit_gumbel_sigmoid_decisions_follow_the_official_thresholds():
+    # inference: σ(m) > threshold (0.6 for patches: σ(0.3) = 0.574 is dropped, σ(0.5) = 0.622 kept)
+    m = adavit.gumbel_sigmoid_decision(torch.tensor([0.3, 0.5, -2.0]), training=False, threshold=0.6)
+    assert m.tolist() == [0.0, 1.0, 0.0]
+    assert adavit.gumbel_sigmoid_decision(torch.tensor([0.3]), training=False, threshold=0.5).item() == 1.0
+    # training: 1[σ((m + g₁ − g₂)/τ) > t]; g₁ − g₂ is logistic, so P(keep) = σ(m − τ·logit(t))
+    g = torch.Generator().manual_seed(0)
+    logits = torch.full((200_000,), 1.0, dtype=torch.float64, requires_grad=True)
+    for t in (0.5, 0.6):
+        d = adavit.gumbel_sigmoid_decision(logits, training=True, tau=5.0, threshold=t, generator=g)
+        assert torch.allclose(d.detach(), d.detach().round(), atol=1e-12)
+        want = 1 / (1 + math.exp(-(1.0 - 5.0 * math.log(t / (1 - t)))))
+        assert d.detach().mean().item() == pytest.approx(want, abs=0.005)
+    d.sum().backward()  # straight-through: the gradient of the soft sigmoid reaches m
+    assert logits.grad.abs().sum() > 0
 
 
 def test_patch_stays_in_range_on_256_level_grid_and_pastes_top_left():

@@ -2,17 +2,31 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
-def keep_decision(logits: torch.Tensor, *, training: bool, tau: float = 5.0) -> torch.Tensor:
-    """Keep/discard mask from decision logits m (Eq. 4.2). Training: straight-through Gumbel-Softmax over
-    {keep, drop} with logits (m, −m) (≡ a Gumbel-sigmoid of 2m), so gradients reach m. Inference: hard
-    threshold sigmoid(m) > 0.5."""
-    if not training:
-        return (logits > 0).to(logits.dtype)
-    two = torch.stack([logits, -logits], dim=-1)
-    return F.gumbel_softmax(two, tau=tau, hard=True, dim=-1)[..., 0]
+# Official thresholds (UCDvision/SlowFormer ada_vit/models/ada_transformer_block.py:246 and 107/141)
+TOKEN_THRESHOLD = 0.6
+HEAD_THRESHOLD = 0.5
+LAYER_THRESHOLD = 0.5
+
+
+def gumbel_sigmoid_decision(logits: torch.Tensor, *, training: bool, tau: float = 5.0, threshold: float = 0.5,
+                            generator: torch.Generator | None = None) -> torch.Tensor:
+    """Keep/drop decision from decision logits m (Eq. 4.2) as ``_gumbel_sigmoid(hard=True)``
+    (ada_transformer_block.py:7-36): training y = σ((m + g₁ − g₂)/τ), g Gumbel(0, 1); inference y = σ(m); the
+    decision is 1[y > threshold], returned straight-through (hard forward, gradient of y). The threshold is
+    applied in training too, so P(keep) = σ(m − τ·logit(threshold)): σ(m) for heads and layers (0.5), not for
+    patches (0.6). Returns a tensor shaped as ``logits`` whose values are exactly 0 or 1 up to float rounding."""
+    if training:
+        u1 = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).to(logits.device)
+        u2 = torch.rand(logits.shape, generator=generator, dtype=logits.dtype).to(logits.device)
+        # −log(Exp(1)) is Gumbel(0, 1); Exp(1) = −log U
+        g1, g2 = -torch.log(-torch.log(u1.clamp_min(1e-20))), -torch.log(-torch.log(u2.clamp_min(1e-20)))
+        soft = torch.sigmoid((logits + g1 - g2) / tau)
+    else:
+        soft = torch.sigmoid(logits)
+    hard = (soft > threshold).to(logits.dtype)
+    return hard - soft.detach() + soft
 
 
 def usage_loss(patch_keep: torch.Tensor, head_keep: torch.Tensor, block_keep: torch.Tensor,

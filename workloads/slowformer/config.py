@@ -14,23 +14,35 @@ class SlowFormerConfig:
     image_size: int = 0                 # 0 = the data set's size (paper CIFAR-10 runs use 224)
     checkpoint: str = ""                # local dense checkpoint (paper scale); empty = train the dense model here
     efficient_checkpoint: str = ""      # local A-ViT/AdaViT checkpoint (authors' release); empty = fine-tune here
+    require_checkpoints: bool = False   # paper scale: missing checkpoint/efficient_checkpoint is an error, never a training run
     patch_size: int = 64                # patch side in 224-pixel units (16/32/48/64), scaled to the image's area fraction
     location: Literal["top_left", "random"] = "top_left"    # where the patch is pasted
     accuracy: Literal["agnostic", "preserve", "destroy"] = "agnostic"  # ±L_task (Table 4.3)
     epsilon: float = 0.0                # >0: ℓ∞-bounded universal perturbation (/255) instead of a patch (Table 4.5)
     tap_target: int = -1                # TAP class; -1 = drawn from the seed
     attack_steps: int = 300             # patch optimisation iterations (paper: 1–4 epochs)
-    attack_lr: float = 0.2              # AdamW lr on pixels/255 (A-ViT 0.2, ATS 0.4/0.2, AdaViT 0.2)
+    attack_lr: float = 0.2              # AdamW lr on the patch (A-ViT 0.2, ATS 0.4/0.2, AdaViT 0.2), in the units of patch_space
+    patch_space: Literal["normalized", "pixel"] = "normalized"  # official: patch optimised in normalised input space, init
+                                        # U(−0.5, 0.5) there, floored to 256 levels; pixel: the text's U[0, 255], values/255
     attack_batch_size: int = 64         # patch optimisation batch
     ats_loss_weights: list[float] = field(default_factory=list)  # per ATS layer; empty = App. C.4's DeiT-Tiny profile
     alpha_p: float = 5e-4               # ponder loss weight α_p (A-ViT training and attack)
-    alpha_d: float = 0.1                # distribution prior weight α_d
-    target_depth: float = 0.0           # Gaussian prior mean (1-based layer); 0 = 5/6 of the depth
+    alpha_d: float = 1e-3               # distribution prior weight α_d (official run.sh / NVlabs README: 1e-3)
+    avit_loss: Literal["official", "paper"] = "official"   # official: −α_p ρ̄ + α_d KL (KL minimised, only when > 0);
+                                        # paper: −(α_d L_distr + α_p L_ponder) as the text writes it (KL maximised)
+    avit_prior: Literal["official", "paper"] = "official"  # official: get_distribution_target + raw-score profile, KL/L;
+                                        # paper: normalised Gaussian at 5L/6 (1-based) vs the masked profile, KL summed
+    target_depth: float = 0.0           # prior centre; 0 = the reading's default (official 0-based round(2L/3) = 8 of 12;
+                                        # paper 1-based 5L/6); official takes an integer 0-based layer
     halt_eps: float = 0.01              # ε of the 1 − ε halting threshold
     gate_scale: float = 10.0            # halting gate: sigmoid(γ·t₀ − β), γ
     gate_center: float = 30.0           # β (A-ViT uses 30 for DeiT; small models start from a lower gate)
     ats_layers: list[int] = field(default_factory=list)  # 0-based ATS blocks; empty = blocks 3..9 (1-based) of 12, scaled
     max_tokens: int = 197               # ATS upper limit on sampled tokens
+    ats_sampling: Literal["official", "midpoint"] = "official"  # official: ats_block.py (sorted CDF, nearest point);
+                                        # midpoint: points (k+0.5)/n through searchsorted, tokens in original order
+    adavit_gates: Literal["attn_mlp", "block"] = "attn_mlp"  # official: attention and MLP gates per block; block: the
+                                        # text's one keep/skip decision per block (Eq. 4.2)
     gamma_p: float = 0.5                # AdaViT usage budgets for training (patches, heads, blocks)
     gamma_h: float = 0.5
     gamma_b: float = 0.7

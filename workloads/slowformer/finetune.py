@@ -11,20 +11,24 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from workloads.slowformer import adavit, halting
+from workloads.slowformer import adavit, halting, losses
 from workloads.slowformer.attack import Adversary
 from workloads.slowformer.patch import init_patch
 from workloads.slowformer.models import AdaViT, AViT
 
 
 def efficiency_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor, *, alpha_p: float, alpha_d: float,
-                    prior: torch.Tensor | None, gammas: tuple[float, float, float]) -> torch.Tensor:
-    """The efficient model's training objective: A-ViT L_task + α_d L_distr + α_p L_ponder (Sec. 4.1.3.2);
-    AdaViT L_ce + L_usage with budgets γ (Eq. 4.3)."""
+                    prior: torch.Tensor | None, gammas: tuple[float, float, float],
+                    prior_reading: str = "official") -> torch.Tensor:
+    """The efficient model's training objective: A-ViT L_task + α_p L_ponder + α_d L_distr (Sec. 4.1.3.2) as
+    NVlabs/A-ViT engine_act.py:72-89 trains it (ponder = mean ρ over all tokens; the α_d-weighted KL, divided by
+    L, added only when positive; README: α_p = 5e-4, α_d = 1e-3); AdaViT L_ce + L_usage with budgets γ (Eq. 4.3)."""
     ce = F.cross_entropy(logits, labels)
     t = model.last
     if isinstance(model, AViT):
-        return ce + alpha_d * halting.distribution_loss(t.halting, prior) + alpha_p * halting.ponder_loss(t.halting, model.eps)
+        distr = alpha_d * losses.avit_distribution_term(t, prior, model.eps, prior_reading)
+        gated = halting.positive_part_gate(distr) if prior_reading == "official" else distr
+        return ce + alpha_p * t.rho.mean() + gated
     if isinstance(model, AdaViT):
         p, h, b = t.decisions
         return ce + adavit.usage_loss(p, h, b, *gammas)
@@ -34,7 +38,8 @@ def efficiency_loss(model: nn.Module, logits: torch.Tensor, labels: torch.Tensor
 def finetune(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_size: int, device: torch.device, seed: int,
              alpha_p: float, alpha_d: float, prior: torch.Tensor | None, gammas: tuple[float, float, float],
              defense: Callable[[nn.Module], Adversary] | None = None, pool_every: float = 0.2,
-             decision_lr_scale: float = 1.0, progress: Callable[[int, int], None] | None = None) -> nn.Module:
+             decision_lr_scale: float = 1.0, progress: Callable[[int, int], None] | None = None,
+             prior_reading: str = "official") -> nn.Module:
     """AdamW with a cosine schedule. With ``defense`` (a function optimising a fresh patch against the current
     model), a new patch is added to the pool every ``pool_every`` of an epoch and each iteration pastes one
     patch drawn uniformly from the pool (the growing-pool adversarial training of Sec. 4.1.4).
@@ -66,7 +71,8 @@ def finetune(model: nn.Module, data: Dataset, *, epochs: int, lr: float, batch_s
             x, y = x.to(device), y.to(device)
             if pool:
                 x = rng.choice(pool).apply(x)
-            loss = efficiency_loss(model, model(x), y, alpha_p=alpha_p, alpha_d=alpha_d, prior=prior, gammas=gammas)
+            loss = efficiency_loss(model, model(x), y, alpha_p=alpha_p, alpha_d=alpha_d, prior=prior, gammas=gammas,
+                                  prior_reading=prior_reading)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -10,10 +10,25 @@ from workloads.slowformer import adavit, ats, halting
 from workloads.slowformer.models import Trace
 
 
-def avit_compute_loss(trace: Trace, prior: torch.Tensor, alpha_d: float, alpha_p: float, eps: float) -> torch.Tensor:
-    """−(α_d L_distr + α_p L_ponder): the A-ViT attack (Eq. 4.1 negated)."""
-    h = trace.halting
-    return -(alpha_d * halting.distribution_loss(h, prior) + alpha_p * halting.ponder_loss(h, eps))
+def avit_distribution_term(trace: Trace, prior: torch.Tensor, eps: float, prior_reading: str) -> torch.Tensor:
+    """L_distr of one forward: official = KL of the raw-score profile against ``official_prior``, divided by L
+    (engine_act.py:109-112); paper = KL of the masked profile against the normalised prior, summed."""
+    if prior_reading == "official":
+        return halting.official_distribution_loss(halting.official_halting_profile(trace.halting_raw), prior)
+    return halting.distribution_loss(trace.halting, prior)
+
+
+def avit_compute_loss(trace: Trace, prior: torch.Tensor, alpha_d: float, alpha_p: float, eps: float,
+                      reading: str = "official", prior_reading: str = "official") -> torch.Tensor:
+    """The A-ViT attack objective (minimised). ``reading: official`` follows UCDvision/SlowFormer
+    avit/engine_act.py:100-120: −α_p·mean(ρ) + α_d·L_distr, the KL term *minimised* and added only when positive;
+    ``reading: paper`` is the dissertation's text (Sec. 4.1.3.2): −(α_d L_distr + α_p L_ponder), the KL maximised.
+    mean(ρ) = L_ponder (Eq. 4.1) over every token, the CLS included."""
+    ponder = trace.rho.mean()
+    distr = alpha_d * avit_distribution_term(trace, prior, eps, prior_reading)
+    if reading == "official":
+        return -alpha_p * ponder + halting.positive_part_gate(distr)
+    return -(distr + alpha_p * ponder)
 
 
 def adavit_compute_loss(trace: Trace) -> torch.Tensor:

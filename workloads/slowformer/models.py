@@ -13,8 +13,8 @@ import torch.nn as nn
 from workloads.slowformer import adavit as adavit_fn
 from workloads.slowformer import ats as ats_fn
 from workloads.slowformer import halting
-from workloads.slowformer.attention import run_block
-from workloads.slowformer.compute import ViTShape, per_image_flops
+from workloads.slowformer.attention import act_block, adavit_block, run_block
+from workloads.slowformer.compute import ViTShape, adavit_block_flops, adavit_paper_gflops, per_image_flops
 
 
 @dataclass
@@ -26,7 +26,10 @@ class Trace:
     tokens_out: torch.Tensor | None = None       # ATS: tokens leaving each block (sampled inside it), (B, L)
     heads: torch.Tensor | None = None
     blocks: torch.Tensor | None = None
-    halting: torch.Tensor | None = None          # A-ViT: masked halting scores (L, B, N)
+    gates: torch.Tensor | None = None            # AdaViT: attention and MLP gate of each block, bool (B, L, 2)
+    halting: torch.Tensor | None = None          # A-ViT: scores of the tokens that ran, last layer 1 (L, B, N)
+    halting_raw: torch.Tensor | None = None      # A-ViT: raw scores of every token, halted ones included (L, B, N)
+    rho: torch.Tensor | None = None              # A-ViT: official ponder N_k + r_k per token (B, N)
     cls_attn: list[torch.Tensor] = field(default_factory=list)  # ATS: attention of each ATS layer
     decisions: tuple[torch.Tensor, ...] | None = None           # AdaViT: patch, head, block keep (soft in training)
     keep_probs: tuple[torch.Tensor, ...] | None = None          # AdaViT: sigmoid(m) of patches, heads, blocks
@@ -60,40 +63,48 @@ class EfficientViT(nn.Module):
 
 
 class AViT(EfficientViT):
-    """A-ViT: per-token halting from the first embedding dimension, halted tokens dropped (Eq. 4.1);
-    the CLS state fed to the classifier is the ACT mixture of the layers' outputs."""
+    """A-ViT as ``forward_features_act_token`` (UCDvision/SlowFormer avit/timm/models/act_vision_transformer.py:
+    422-511, = NVlabs/A-ViT): per-token halting from the first embedding dimension (Eq. 4.1); halted tokens are
+    zeroed and masked (``act_block``); every token, the CLS included, halts by the same rule, and the
+    classifier reads the ACT mixture Σ_l h·out (remainder R at the halting layer) of the CLS token.
+
+    ``Trace.halting`` holds the scores of the tokens that ran (forced 1 at the last layer), which the pure
+    functions of ``halting`` read; ``halting_raw`` the raw scores of all tokens (the KL's profile); ``rho`` the
+    official ponder per token (N_k + r_k) and ``tokens`` the tokens each layer ran."""
 
     def __init__(self, dense: nn.Module, eps: float = 0.01, gate_scale: float = 10.0, gate_center: float = 30.0):
         super().__init__(dense)
         self.eps, self.gate_scale, self.gate_center = eps, gate_scale, gate_center
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        x = self.embed(images)
-        b, n, _ = x.shape
-        running = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        cumul = torch.zeros(b, n, device=x.device, dtype=x.dtype)
-        hs, outs, masks = [], [], []
+        out = self.embed(images)
+        b, n, _ = out.shape
+        ones = out.new_ones(b, n)
+        cumul, remainder, running, rho = out.new_zeros(b, n), ones, ones, out.new_zeros(b, n)
+        output = torch.zeros_like(out)
+        raw, eff, masks = [], [], []
         depth = len(self.vit.blocks)
         for i, blk in enumerate(self.vit.blocks):
-            masks.append(running)
-            x, _, _ = run_block(blk, x, running)
-            h = halting.halting_score(x[..., 0], self.gate_scale, self.gate_center)
-            if i == depth - 1:
-                h = torch.ones_like(h)
-            else:
-                # the classifier reads CLS, so it runs every layer (otherwise the ponder loss can halt it first)
-                h = torch.cat([torch.zeros_like(h[:, :1]), h[:, 1:]], dim=1)
-            h = h * running
-            hs.append(h)
-            outs.append(x)
+            x = out * running[..., None]  # out.data * mask_token (line 458)
+            masks.append(running > 0)
+            out = act_block(blk, x, running > 0)
+            h_raw = halting.halting_score(out[..., 0], self.gate_scale, self.gate_center)
+            raw.append(h_raw)
+            h = ones if i == depth - 1 else h_raw
+            eff.append(h * running)
+            kept_out = out * running[..., None]
             cumul = cumul + h
-            running = running & (cumul < 1.0 - self.eps)
-        h = torch.stack(hs)
-        w = halting.act_weights(h, self.eps)
-        final = (w.unsqueeze(-1) * torch.stack(outs)).sum(0)
+            rho = rho + running
+            reached = (cumul > 1 - self.eps).to(out.dtype) * running
+            not_reached = (cumul < 1 - self.eps).to(out.dtype)
+            output = output + kept_out * (remainder * reached)[..., None] + kept_out * (h * not_reached)[..., None]
+            rho = rho + remainder * reached
+            remainder = remainder - not_reached * h
+            running = not_reached
         token_masks = torch.stack(masks)
-        self.last = Trace(tokens=token_masks.sum(-1).T, halting=h, token_masks=token_masks)
-        return self.classify(final)
+        self.last = Trace(tokens=token_masks.sum(-1).T, halting=torch.stack(eff), halting_raw=torch.stack(raw),
+                          rho=rho, token_masks=token_masks)
+        return self.classify(output)
 
 
 class ATSViT(EfficientViT):
@@ -102,8 +113,11 @@ class ATSViT(EfficientViT):
     As in ATS the sampling happens inside the block, right after the attention matrix: the tokens not sampled
     already skip that block's attention output, projection and MLP (``Trace.tokens_out``)."""
 
-    def __init__(self, dense: nn.Module, ats_layers: tuple[int, ...], max_tokens: int = 197):
+    def __init__(self, dense: nn.Module, ats_layers: tuple[int, ...], max_tokens: int = 197, sampling: str = "official"):
         super().__init__(dense)
+        if sampling not in ("official", "midpoint"):
+            raise ValueError(f"ats_sampling={sampling!r}: use official (TokenSampler.py) or midpoint")
+        self.sampling = sampling
         depth = len(self.vit.blocks)
         if not ats_layers or min(ats_layers) < 0 or max(ats_layers) >= depth:
             raise ValueError(f"ATS layers {ats_layers} must be non-empty block indices below the depth {depth}")
@@ -122,7 +136,9 @@ class ATSViT(EfficientViT):
                 def sample(attn: torch.Tensor, v: torch.Tensor, entering: torch.Tensor = running) -> torch.Tensor:
                     cls_attn.append(attn)
                     scores = ats_fn.importance_scores(attn, v, entering)
-                    keep = ats_fn.inverse_transform_sample(scores.detach(), min(self.max_tokens, n) - 1)
+                    n_req = min(self.max_tokens, n)
+                    keep = (ats_fn.official_inverse_transform_sample(scores.detach(), n_req) if self.sampling == "official"
+                            else ats_fn.inverse_transform_sample(scores.detach(), n_req - 1))
                     sampled.append(entering & torch.cat([torch.ones_like(keep[:, :1]), keep], dim=1))  # CLS stays
                     return sampled[-1]
                 x, _, _ = run_block(blk, x, running, select=sample)
@@ -137,46 +153,68 @@ class ATSViT(EfficientViT):
 
 
 class AdaViT(EfficientViT):
-    """AdaViT: before each block a decision network (three linear maps of the block input, Eq. 4.2) keeps or
-    skips patches, heads and the block; Gumbel-Softmax in training, hard sigmoid threshold at inference."""
+    """AdaViT as the SlowFormer release runs it (``AdaStepT2T_ViT`` with StepAdaBlocks, UCDvision/SlowFormer
+    ada_vit/models/ada_t2t_vit.py:104-245, run.sh: --ada-head --ada-layer --ada-token-with-mlp), on a DeiT-style
+    backbone: in every block, patch decisions are made afresh from that block's normalised input (norm1(x),
+    not cumulative; CLS always kept), and from block ``keep_layers`` (1) on, head decisions and two layer gates
+    (attention, MLP) from the block input's CLS token; none of the latter in the first block. Decisions:
+    ``gumbel_sigmoid_decision`` (thresholds 0.6 patches, 0.5 heads and gates). ``gates: block`` is the
+    dissertation's reading (Eq. 4.2-4.3: one keep/skip decision per block)."""
 
-    def __init__(self, dense: nn.Module, tau: float = 5.0):
+    def __init__(self, dense: nn.Module, tau: float = 5.0, keep_layers: int = 1, gates: str = "attn_mlp",
+                 token_threshold: float = adavit_fn.TOKEN_THRESHOLD):
         super().__init__(dense)
         d, heads, depth = self.shape.dim, self.shape.num_heads, self.shape.depth
+        if gates not in ("attn_mlp", "block"):
+            raise ValueError(f"adavit_gates={gates!r}: use attn_mlp (official, two gates per block) or block (the text)")
+        if not 0 <= keep_layers < depth:
+            raise ValueError(f"keep_layers={keep_layers} must be in 0..{depth - 1}")
+        self.keep_layers, self.gates, self.tau, self.token_threshold = keep_layers, gates, tau, token_threshold
         self.patch_dec = nn.ModuleList(nn.Linear(d, 1) for _ in range(depth))
-        self.head_dec = nn.ModuleList(nn.Linear(d, heads) for _ in range(depth))
-        self.block_dec = nn.ModuleList(nn.Linear(d, 1) for _ in range(depth))
+        self.head_dec = nn.ModuleList(nn.Linear(d, heads) for _ in range(depth - keep_layers))
+        self.block_dec = nn.ModuleList(nn.Linear(d, 2 if gates == "attn_mlp" else 1) for _ in range(depth - keep_layers))
         for lin in [*self.patch_dec, *self.head_dec, *self.block_dec]:
             # start from "keep everything" so fine-tuning begins at the dense model's accuracy
             nn.init.zeros_(lin.weight)
             nn.init.constant_(lin.bias, 2.0)
-        self.tau = tau
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = self.embed(images)
         b, n, _ = x.shape
-        running = torch.ones(b, n, dtype=torch.bool, device=x.device)
-        soft_p, soft_h, soft_b, tokens, heads, blocks, masks, probs = [], [], [], [], [], [], [], []
+        heads = self.shape.num_heads
+        st_p, st_h, st_g, pr_p, pr_h, pr_g, tokens, kept_heads, gates, masks = ([] for _ in range(10))
         for i, blk in enumerate(self.vit.blocks):
-            cls = x[:, 0]
-            lp, lh, lb = self.patch_dec[i](x[:, 1:]).squeeze(-1), self.head_dec[i](cls), self.block_dec[i](cls).squeeze(-1)
-            probs.append((lp.sigmoid() * running[:, 1:], lh.sigmoid(), lb.sigmoid()))
-            mp = adavit_fn.keep_decision(lp, training=self.training, tau=self.tau)
-            mh = adavit_fn.keep_decision(lh, training=self.training, tau=self.tau)
-            mb = adavit_fn.keep_decision(lb, training=self.training, tau=self.tau)
-            # dropped patches stay dropped in later blocks (AdaViT's patch selection is cumulative at inference)
-            keep = torch.cat([torch.ones_like(mp[:, :1]), mp], dim=1) * running
-            run = keep > 0.5
-            x_new, _, _ = run_block(blk, x, run, mh)
-            gate = (mb.view(b, 1, 1) * keep.unsqueeze(-1))
-            x = x + gate * (x_new - x)  # straight-through: hard masks forward, soft gradients to the decisions
-            running = run
-            soft_p.append(mp), soft_h.append(mh), soft_b.append(mb)
-            masks.append(run & (mb.view(b, 1) > 0.5))
-            tokens.append(run.sum(-1)), heads.append(mh.sum(-1)), blocks.append(mb)
-        self.last = Trace(tokens=torch.stack(tokens, 1), heads=torch.stack(heads, 1).detach(),
-                          blocks=torch.stack(blocks, 1).detach(),
-                          decisions=(torch.stack(soft_p, 1), torch.stack(soft_h, 1), torch.stack(soft_b, 1)),
-                          keep_probs=tuple(torch.stack(p, 1) for p in zip(*probs)),
-                          token_masks=torch.stack(masks))
+            lp = self.patch_dec[i](blk.norm1(x)[:, 1:]).squeeze(-1)
+            mp = adavit_fn.gumbel_sigmoid_decision(lp, training=self.training, tau=self.tau, threshold=self.token_threshold)
+            token_keep = torch.cat([torch.ones_like(mp[:, :1]), mp], dim=1)
+            st_p.append(mp), pr_p.append(lp.sigmoid())
+            if i >= self.keep_layers:
+                j = i - self.keep_layers
+                lh, lg = self.head_dec[j](x[:, 0]), self.block_dec[j](x[:, 0])
+                mh = adavit_fn.gumbel_sigmoid_decision(lh, training=self.training, tau=self.tau,
+                                                       threshold=adavit_fn.HEAD_THRESHOLD)
+                mg = adavit_fn.gumbel_sigmoid_decision(lg, training=self.training, tau=self.tau,
+                                                       threshold=adavit_fn.LAYER_THRESHOLD).expand(b, 2)
+                st_h.append(mh), st_g.append(mg), pr_h.append(lh.sigmoid()), pr_g.append(lg.sigmoid())
+            else:
+                mh, mg = x.new_ones(b, heads), x.new_ones(b, 2)
+            x = adavit_block(blk, x, token_keep, mh, mg)
+            hard_tokens, hard_gates = token_keep.detach() > 0.5, (mg.detach() > 0.5)
+            tokens.append(hard_tokens.sum(-1)), kept_heads.append((mh.detach() > 0.5).sum(-1)), gates.append(hard_gates)
+            masks.append(hard_tokens & hard_gates.any(-1, keepdim=True))
+        stack = lambda xs: torch.stack(xs, 1) if xs else x.new_zeros(b, 0, 1)
+        self.last = Trace(tokens=torch.stack(tokens, 1), heads=torch.stack(kept_heads, 1), gates=torch.stack(gates, 1),
+                          decisions=(stack(st_p), stack(st_h), stack(st_g)),
+                          keep_probs=(stack(pr_p), stack(pr_h), stack(pr_g)), token_masks=torch.stack(masks))
         return self.classify(x)
+
+    def flops(self, trace: Trace | None = None) -> torch.Tensor:
+        t = trace or self.last
+        s = self.shape
+        embed_head = 2 * s.num_patches * s.patch_pixels * s.dim + 2 * s.dim * s.num_classes
+        return adavit_block_flops(t.tokens, t.heads, t.gates, s).sum(dim=1) + embed_head
+
+    def paper_gflops(self, trace: Trace | None = None) -> torch.Tensor:
+        """Per-image GFLOPs by the AdaViT code's table convention (``adavit_paper_gflops``)."""
+        t = trace or self.last
+        return adavit_paper_gflops(t.tokens, t.heads, t.gates.long(), self.shape)

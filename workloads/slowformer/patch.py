@@ -52,3 +52,39 @@ def apply_perturbation(images: torch.Tensor, delta: torch.Tensor) -> torch.Tenso
 def scaled_patch_size(paper_size: int, image_size: int, paper_image: int = 224) -> int:
     """Patch side with the same area fraction as ``paper_size`` on 224×224 (16/32/48/64 → 2/5/7/9 on 32)."""
     return max(1, round(paper_size * image_size / paper_image))
+
+
+# Official patch (UCDvision/SlowFormer avit/patch_act.py:12-66, = ada_vit/patch.py): the parameter lives in the
+# model's *normalised* input space, (x − μ)/σ per channel. ``values`` elsewhere stay 0..255 levels.
+LEVEL_TOLERANCE = 1e-3  # in level units: a value on level k must not floor to k − 1 through float32 rounding
+
+
+def _stats(mean: torch.Tensor, std: torch.Tensor, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return mean.reshape(-1, 1, 1).to(like), std.reshape(-1, 1, 1).to(like)
+
+
+def init_patch_normalized(size: int, channels: int = 3, *, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``nn.Parameter(torch.rand(w, h, 3) − 0.5)`` (patch_act.py:26): i.i.d. U(−0.5, 0.5) in normalised units,
+    here (C, s, s). About the middle grey ± 0.5σ in pixels, not U[0, 255] (the dissertation's text)."""
+    return torch.rand(channels, size, size, generator=generator) - 0.5
+
+
+def normalized_to_levels(p: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """``Patch.project`` (patch_act.py:34-44): clamp to the normalised images of pixels 0 and 1, then floor to
+    one of 256 levels: level = ⌊255·(p·σ + μ)⌋ (σ·p + μ is the pixel value in [0, 1]). Returns 0..255 levels."""
+    m, s = _stats(mean, std, p)
+    pixel = (p * s + m).clamp(0.0, 1.0)
+    return torch.floor(pixel * 255.0 + LEVEL_TOLERANCE).clamp(0.0, 255.0)
+
+
+def levels_to_normalized(levels: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """The normalised value of a 0..255 level: (level/255 − μ)/σ."""
+    m, s = _stats(mean, std, levels)
+    return (levels / 255.0 - m) / s
+
+
+def normalized_to_pixel_values(p: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Differentiable 0..255 pixel values of a normalised patch, for pasting into [0, 1] images whose model
+    normalises inside: pasting these gives the network exactly ``p`` (as the official pastes p itself)."""
+    m, s = _stats(mean, std, p)
+    return (p * s + m) * 255.0

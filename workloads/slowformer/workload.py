@@ -18,14 +18,15 @@ from workloads.common.models import build_model, load_checkpoint
 from workloads.common.source_model import get_source_model
 from workloads.common.training import evaluate
 from workloads.slowformer import losses
-from workloads.slowformer.attack import Adversary, measure, optimise
+from workloads.slowformer.attack import Adversary, dense_paper_gflops, measure, optimise, paper_gflops
+from workloads.slowformer.checkpoints import load_adavit_release, load_vit_release, missing_checkpoint_error
 from workloads.slowformer.compute import dense_flops
 from workloads.slowformer.config import SlowFormerConfig
 from workloads.slowformer.finetune import finetune, fresh_patch
-from workloads.slowformer.halting import gaussian_prior
+from workloads.slowformer.halting import gaussian_prior, official_prior
 from workloads.slowformer.metrics import attack_success
 from workloads.slowformer.models import ATSViT, AViT, AdaViT
-from workloads.slowformer.patch import scaled_patch_size
+from workloads.slowformer.patch import init_patch_normalized, normalized_to_levels, scaled_patch_size
 from workloads.slowformer.plots import save_patch_png, save_token_drop_png
 
 # App. C.4: ATS loss weights per ATS layer (DeiT-Tiny); resampled to the number of ATS layers used
@@ -52,6 +53,13 @@ def check_config(cfg: SlowFormerConfig, num_classes: int) -> None:
     if cfg.tap_target >= num_classes:
         raise ConfigError(f"tap_target={cfg.tap_target} is not a class of a {num_classes}-class data set; use -1 "
                           f"(drawn from the seed) or 0..{num_classes - 1}.")
+    if cfg.require_checkpoints and not cfg.checkpoint:
+        raise missing_checkpoint_error("checkpoint", cfg.arch, cfg.method)
+    if cfg.require_checkpoints and cfg.method in ("avit", "adavit") and not cfg.efficient_checkpoint:
+        raise missing_checkpoint_error("efficient_checkpoint", cfg.arch, cfg.method)
+    if cfg.avit_prior == "official" and cfg.target_depth and cfg.target_depth != int(cfg.target_depth):
+        raise ConfigError(f"target_depth={cfg.target_depth}: the official prior is centred on a 0-based layer index "
+                          f"(get_distribution_target's target_depth); give an integer or set avit_prior: paper.")
     if cfg.patch_size <= 0 or cfg.patch_size > 224:
         raise ConfigError(f"patch_size={cfg.patch_size} must be in 1..224 (224-pixel units, as the paper's 16/32/48/64).")
 
@@ -108,19 +116,21 @@ def _ats_layers(cfg: SlowFormerConfig, depth: int) -> tuple[int, ...]:
 
 
 def _prior(cfg: SlowFormerConfig, depth: int) -> torch.Tensor:
+    if cfg.avit_prior == "official":
+        return official_prior(depth, int(cfg.target_depth) if cfg.target_depth else None)
     return gaussian_prior(depth, cfg.target_depth or 5 * depth / 6)
 
 
 def _cache_key(cfg: SlowFormerConfig, what: str) -> str:
     keep = ("method", "arch", "dataset", "image_size", "checkpoint", "efficient_checkpoint", "alpha_p", "alpha_d",
-            "target_depth", "halt_eps", "gate_scale", "gate_center", "gamma_p", "gamma_h", "gamma_b", "decision_lr_scale",
+            "target_depth", "avit_prior", "adavit_gates", "halt_eps", "gate_scale", "gate_center", "gamma_p", "gamma_h", "gamma_b", "decision_lr_scale",
             "source_epochs", "source_lr", "source_batch_size", "source_augment", "finetune_epochs", "finetune_lr",
             "batch_size", "n_train", "embed_dim", "depth", "num_heads", "vit_patch")
     d = config_to_dict(cfg)
     blob = {k: d[k] for k in keep}
     if what == "defended":
         blob.update({k: d[k] for k in ("defense_epochs", "defense_patch_steps", "defense_patch_lr", "patch_size",
-                                        "attack_batch_size")})
+                                        "attack_batch_size", "patch_space", "avit_loss")})
     return what + "-" + hashlib.sha1(json.dumps(blob, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -131,13 +141,17 @@ def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module,
     base = copy.deepcopy(dense)
     if cfg.method == "ats":
         return ATSViT(base, _ats_layers(cfg, cfg.depth if cfg.arch == "small_vit" else len(base.net.blocks)),
-                      cfg.max_tokens).to(ctx.device).eval()
-    model = AViT(base, cfg.halt_eps, cfg.gate_scale, cfg.gate_center) if cfg.method == "avit" else AdaViT(base)
+                      cfg.max_tokens, cfg.ats_sampling).to(ctx.device).eval()
+    model = (AViT(base, cfg.halt_eps, cfg.gate_scale, cfg.gate_center) if cfg.method == "avit"
+             else AdaViT(base, gates=cfg.adavit_gates))
     model.to(ctx.device)
     if cfg.efficient_checkpoint:
         # A-ViT adds no parameters (the halting score is a token dimension): its release loads into the ViT itself
-        load_checkpoint(model.vit if cfg.method == "avit" else model, cfg.efficient_checkpoint)
-        return model.eval()
+        if cfg.method == "avit":
+            load_vit_release(model.vit, cfg.efficient_checkpoint)
+        else:
+            load_adavit_release(model, cfg.efficient_checkpoint)
+        return model.to(ctx.device).eval()
     path = Path(ctx.cache_dir) / "slowformer" / f"{_cache_key(cfg, 'efficient')}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(path) + ".lock", timeout=3600):
@@ -147,7 +161,7 @@ def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module,
         finetune(model, train, epochs=cfg.finetune_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
                  device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d, prior=_prior(cfg, model.shape.depth),
                  gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b),
-                 decision_lr_scale=cfg.decision_lr_scale)
+                 decision_lr_scale=cfg.decision_lr_scale, prior_reading=cfg.avit_prior)
         torch.save(model.state_dict(), path.with_suffix(".tmp"))
         path.with_suffix(".tmp").replace(path)
     return model.eval()
@@ -160,7 +174,8 @@ def compute_loss_fn(cfg: SlowFormerConfig, model, num_classes: int, seed: int):
         return lambda logits, y: losses.accuracy_patch_loss(logits, y, cfg.attack, target)
     if cfg.method == "avit":
         prior = _prior(cfg, model.shape.depth).to(next(model.parameters()).device)
-        compute = lambda: losses.avit_compute_loss(model.last, prior, cfg.alpha_d, cfg.alpha_p, cfg.halt_eps)
+        compute = lambda: losses.avit_compute_loss(model.last, prior, cfg.alpha_d, cfg.alpha_p, cfg.halt_eps,
+                                                   cfg.avit_loss, cfg.avit_prior)
     elif cfg.method == "adavit":
         compute = lambda: losses.adavit_compute_loss(model.last)
     else:
@@ -175,11 +190,18 @@ def _resample(weights: tuple[float, ...], n: int) -> list[float]:
 
 
 def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channels: int, seed: int) -> Adversary:
+    """The initial patch (also the Random Patch baseline): official U(−0.5, 0.5) in normalised units, floored to
+    levels (patch_act.py:26, 32); ``patch_space: pixel`` the text's U[0, 255]."""
     if cfg.epsilon > 0:
         g = torch.Generator().manual_seed(seed)
         init = ((torch.rand(channels, image_size, image_size, generator=g) * 2 - 1) * cfg.epsilon).round()
         return Adversary(init, kind="perturbation", seed=seed)
     size = scaled_patch_size(cfg.patch_size, image_size)
+    if cfg.patch_space == "normalized":
+        info = dataset_info(cfg.dataset)
+        p = init_patch_normalized(size, channels, generator=torch.Generator().manual_seed(seed))
+        values = normalized_to_levels(p, torch.tensor(info.mean), torch.tensor(info.std))
+        return Adversary(values, location=cfg.location, seed=seed)
     return Adversary(fresh_patch(size, channels, seed), location=cfg.location, seed=seed)
 
 
@@ -199,7 +221,8 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
             adv = make_adversary(cfg, ctx, size, info.channels, seed=ctx.seed + 1000 + getattr(m, "_pool", 0))
             m._pool = getattr(m, "_pool", 0) + 1
             return optimise(m, adv, train, compute_loss_fn(cfg, m, info.num_classes, ctx.seed), steps=cfg.defense_patch_steps,
-                            lr=cfg.defense_patch_lr, batch_size=cfg.attack_batch_size, device=ctx.device)
+                            lr=cfg.defense_patch_lr, batch_size=cfg.attack_batch_size, device=ctx.device,
+                            space=cfg.patch_space)
         path = Path(ctx.cache_dir) / "slowformer" / f"{_cache_key(cfg, 'defended')}.pt"
         with FileLock(str(path) + ".lock", timeout=3600):
             if path.is_file():
@@ -208,7 +231,7 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
                 finetune(model, train, epochs=cfg.defense_epochs, lr=cfg.finetune_lr, batch_size=cfg.batch_size,
                          device=ctx.device, seed=0, alpha_p=cfg.alpha_p, alpha_d=cfg.alpha_d,
                          prior=_prior(cfg, model.shape.depth), gammas=(cfg.gamma_p, cfg.gamma_h, cfg.gamma_b),
-                         decision_lr_scale=cfg.decision_lr_scale, defense=new_pool_patch)
+                         decision_lr_scale=cfg.decision_lr_scale, defense=new_pool_patch, prior_reading=cfg.avit_prior)
                 torch.save(model.state_dict(), path.with_suffix(".tmp"))
                 path.with_suffix(".tmp").replace(path)
                 path.with_suffix(".json").write_text(json.dumps({"defense_pool_size": model.defense_pool_size}))
@@ -223,18 +246,24 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
         if cfg.attack != "random":
             loss_fn = compute_loss_fn(cfg, model, info.num_classes, ctx.seed)
             optimise(model, adversary, train, loss_fn, steps=cfg.attack_steps, lr=cfg.attack_lr,
-                     batch_size=cfg.attack_batch_size, device=ctx.device, epsilon=cfg.epsilon,
+                     batch_size=cfg.attack_batch_size, device=ctx.device, epsilon=cfg.epsilon, space=cfg.patch_space,
                      progress=lambda s, l: ctx.report(step=s, attack_loss=l) if s % 10 == 0 else None)
     ctx.progress(3, 4, "attack optimised")
     attacked = measure(model, test, device=ctx.device, batch_size=cfg.batch_size, adversary=adversary) if adversary else clean
     f_min = clean["gflops"]
-    summary = {"gflops": attacked["gflops"], "top1": attacked["top1"], "gflops_clean": f_min, "top1_clean": clean["top1"],
-               "gflops_dense": f_max, "top1_dense": top1_dense,
+    # two GFLOPs conventions: "exact" charges every image what it ran; "paper" is the authors' code's count
+    # from mean token counts (the published GFLOPs and Attack Success use it, so the tables' attack_success does)
+    p_att, p_min, p_max = paper_gflops(model, attacked), paper_gflops(model, clean), dense_paper_gflops(model.shape)
+    summary = {"gflops": p_att, "gflops_clean": p_min, "gflops_dense": p_max,
+               "gflops_exact": attacked["gflops"], "gflops_clean_exact": f_min, "gflops_dense_exact": f_max,
+               "top1": attacked["top1"], "top1_clean": clean["top1"], "top1_dense": top1_dense,
                "mean_tokens": float(attacked["tokens"].mean()), "mean_tokens_clean": float(clean["tokens"].mean())}
     if cfg.defense:
         summary["defense_pool_size"] = float(getattr(model, "defense_pool_size", 0))
+    if p_max > p_min:
+        summary["attack_success"] = attack_success(p_att, p_min, p_max)
     if f_max > f_min:
-        summary["attack_success"] = attack_success(attacked["gflops"], f_min, f_max)
+        summary["attack_success_exact"] = attack_success(attacked["gflops"], f_min, f_max)
     for i, t in enumerate(attacked["tokens"].tolist()):
         summary[f"tokens_l{i + 1}"] = t
     ctx.summary(**summary)
