@@ -1,4 +1,4 @@
-"""Momentum update, FIFO memory bank with the previous-epoch cache, purity and rank diagnostics."""
+"""Momentum update with the target's own BN statistics, CompRess's FIFO bank, purity and rank diagnostics."""
 from __future__ import annotations
 
 import math
@@ -13,61 +13,72 @@ from workloads.cmsf.memory_bank import MemoryBank
 from workloads.cmsf.momentum import momentum_update
 
 
-def test_momentum_update_is_ema_of_parameters_and_copies_buffers():
+def nets():
     torch.manual_seed(0)
-    online, target = nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)), nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2))
+    make = lambda: nn.Sequential(nn.Linear(3, 2), nn.BatchNorm1d(2)).double()
+    return make(), make()
+
+
+def test_several_momentum_steps_average_parameters_and_the_target_keeps_its_own_bn_statistics():
+    # official: param_t = m param_t + (1 - m) param_q every step (train_cmsf_self.py l.130-132), buffers untouched;
+    # the target runs in train mode, so its running statistics follow the batches *it* sees
+    online, target = nets()
+    opt = torch.optim.SGD(online.parameters(), lr=0.1)
+    g = torch.Generator().manual_seed(1)
+    ema = [p.detach().clone() for p in target.parameters()]
+    run_mean = torch.zeros(2, dtype=torch.float64)
+    for _ in range(4):
+        x1, x2 = (torch.randn(6, 3, generator=g, dtype=torch.float64) for _ in range(2))
+        with torch.no_grad():
+            h = x1 @ target[0].weight.T + target[0].bias              # what the target's BN normalises
+            target(x1)
+        run_mean = 0.9 * run_mean + 0.1 * h.mean(0)                   # BatchNorm1d's default momentum 0.1
+        online(x2).pow(2).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        momentum_update(target, online, 0.99)
+        ema = [0.99 * e + 0.01 * o.detach() for e, o in zip(ema, online.parameters())]
+    for e, t in zip(ema, target.parameters()):
+        assert torch.allclose(t, e, atol=1e-14, rtol=0)
+    assert torch.allclose(target[1].running_mean, run_mean, atol=1e-14, rtol=0)
+    assert not torch.allclose(target[1].running_mean, online[1].running_mean)
+
+
+def test_copy_buffers_reading_overwrites_the_target_statistics():
+    online, target = nets()
     online[1].running_mean.fill_(5.0)
-    before = [p.clone().double() for p in target.parameters()]
-    momentum_update(target, online, 0.99)
-    for b, o, t in zip(before, online.parameters(), target.parameters()):
-        assert torch.allclose(t.double(), 0.99 * b + 0.01 * o.double(), atol=1e-7)
+    momentum_update(target, online, 0.5, copy_buffers=True)
     assert torch.equal(target[1].running_mean, online[1].running_mean)
+    momentum_update(target, online, 0.5)
     with pytest.raises(ValueError, match="momentum"):
         momentum_update(target, online, 1.5)
 
 
-def test_bank_is_fifo_and_m_prime_holds_the_previous_visit_of_each_entry():
-    bank = MemoryBank(3, 2, num_images=5)
+def test_compress_bank_is_a_fifo_queue():
+    bank = MemoryBank(3, 2)
     bank.enqueue(torch.tensor([[1., 0], [0, 1]]), torch.tensor([0, 1]), torch.tensor([7, 8]))
     bank.enqueue(torch.tensor([[2., 0], [0, 2]]), torch.tensor([2, 3]), torch.tensor([9, 9]))
-    assert bank.index.tolist() == [1, 2, 3] and bank.labels.tolist() == [8, 9, 9]
-    # w_i = the image's latest embedding, i.e. its previous visit as seen from the next step
-    w, ok = bank.previous(torch.tensor([0, 1, 4]))
-    assert ok.tolist() == [True, True, False] and w[0].tolist() == [1.0, 0.0]
-    # first visits have no M' value yet
-    assert bank.previous_bank()[1].tolist() == [False, False, False]
-    bank.enqueue(torch.tensor([[3., 3]]), torch.tensor([0]), torch.tensor([7]))
-    prev, prev_ok = bank.previous_bank()          # aligned with M: images 2, 3, 0
-    assert bank.index.tolist() == [2, 3, 0] and prev_ok.tolist() == [False, False, True]
-    assert prev[2].tolist() == [1.0, 0.0]         # image 0's embedding from its previous visit
-    assert bank.previous(torch.tensor([0]))[0][0].tolist() == [3.0, 3.0]
+    assert bank.index.tolist() == [1, 2, 3] and bank.labels.tolist() == [8, 9, 9] and len(bank) == 3
+    assert bank.feats[0].tolist() == [0.0, 1.0]
 
 
-def test_m_prime_is_one_visit_old_even_when_the_bank_holds_the_whole_data_set():
-    # |M| > data set (mini: M = training set): an eviction-time cache would never fill; M' must still work
-    bank = MemoryBank(10, 1, num_images=2)
-    for visit in range(3):
-        bank.enqueue(torch.tensor([[float(visit)], [10.0 + visit]]), torch.tensor([0, 1]), torch.tensor([0, 1]))
-    prev, ok = bank.previous_bank()
-    assert ok.tolist() == [False, False, True, True, True, True]
-    assert prev[-2:].flatten().tolist() == [1.0, 11.0]   # the latest entries point at visit 1
-
-
-def test_purity_counts_same_label_share():
+def test_purity_counts_same_label_share_without_the_own_entry():
     q = torch.tensor([0, 1])
-    bank_labels = torch.tensor([0, 1, 1, 0])
-    idx = torch.tensor([[0, 1], [2, 3]])
-    ok = torch.tensor([[True, True], [True, False]])
-    assert math.isclose(purity(q, bank_labels, idx, ok), 100 * 2 / 3)
+    bank_labels = torch.tensor([0, 1, 1, 0, -1])
+    idx = torch.tensor([[0, 1, 3], [2, 3, 4]])
+    ok = torch.tensor([[True, True, True], [True, True, False]])
+    own = torch.tensor([0, 2])                 # left out: 2 neighbours of row 0 (1 same), 1 of row 1 (none)
+    assert math.isclose(purity(q, bank_labels, idx, ok, own), 100 * 1 / 3)
 
 
 def test_rank_of_fifth_element_in_unconstrained_bank():
     ang = [0, 1, 2, 3, 4, 5, 6, 7]
-    bank = torch.tensor([[math.cos(math.radians(a)), math.sin(math.radians(a))] for a in ang])
-    u = bank[:1].clone()
-    # S_i = {u, bank 1, 3, 5, 7}: the 5th element is bank[7], 8th nearest in M, so rank 9 counting u itself
-    r = rank_in_bank(u, bank, torch.tensor([[1, 3, 5, 7]]), torch.ones(1, 4, dtype=torch.bool), which=5)
-    assert r.tolist() == [9.0]
+    bank = torch.tensor([[math.cos(math.radians(a)), math.sin(math.radians(a))] for a in ang], dtype=torch.float64)
+    sims = bank[:1] @ bank.T                   # position 0 is the query's own entry
+    # S_i = {own 0, 1, 3, 5, 7}: the 5th element is position 7, the 8th nearest in M counting the own entry
+    r = rank_in_bank(sims, torch.tensor([[0, 1, 3, 5, 7]]), torch.ones(1, 5, dtype=torch.bool), which=5)
+    assert r.tolist() == [8.0]
+    assert rank_in_bank(sims, torch.tensor([[0, 1, 3, 5, 7]]), torch.tensor([[True] * 4 + [False]])).numel() == 0
 
 
 def test_label_noise_flips_exactly_the_rate():
@@ -79,10 +90,10 @@ def test_label_noise_flips_exactly_the_rate():
 def test_purity_of_top_m_of_the_unconstrained_bank():
     bank = torch.tensor([[math.cos(math.radians(a)), math.sin(math.radians(a))] for a in (0, 10, 20, 30, 90)])
     labels = torch.tensor([1, 1, 0, 0, 1])
-    u = bank[:1].clone()
-    assert math.isclose(purity_top_m(u, bank, torch.tensor([1]), labels, 2), 100.0)     # entries 0, 1
-    assert math.isclose(purity_top_m(u, bank, torch.tensor([1]), labels, 4), 50.0)      # 0, 1, 2, 3
-    assert math.isclose(purity_top_m(u, bank, torch.tensor([1]), labels, 99), 60.0)     # m capped at |M|
+    sims, own = bank[:1] @ bank.T, torch.tensor([0])         # position 0 is the query's own entry
+    assert math.isclose(purity_top_m(sims, own, torch.tensor([1]), labels, 2), 100.0)     # entry 1
+    assert math.isclose(purity_top_m(sims, own, torch.tensor([1]), labels, 4), 100 / 3)   # 1, 2, 3
+    assert math.isclose(purity_top_m(sims, own, torch.tensor([1]), labels, 99), 50.0)     # m capped at |M|
 
 
 def test_rank_plot_draws_purity_curves(tmp_path):

@@ -48,6 +48,50 @@ def test_intermediate_output_of_4l_head_is_the_first_2l_mlp():
         head(x, upto=5)
 
 
+def bn_train(x, bn):
+    """BatchNorm1d in train mode by hand: biased batch variance, eps 1e-5, then the affine map."""
+    mean, var = x.mean(0), ((x - x.mean(0)) ** 2).mean(0)
+    return (x - mean) / torch.sqrt(var + 1e-5) * bn.weight + bn.bias
+
+
+def lin(x, layer):
+    return x @ layer.weight.T + layer.bias
+
+
+def test_paper_heads_forward_equals_the_text_float64():
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    mlp2 = build_head("mlp2", 4, 6).double().train()
+    h = torch.relu(bn_train(lin(x, mlp2.linears[0]), mlp2.norms[0][0]))       # linear, BN, ReLU, linear
+    assert torch.allclose(mlp2(x), lin(h, mlp2.linears[1]), atol=1e-12)
+    linear = build_head("linear", 4, 6).double().train()
+    assert isinstance(linear.input_norm, torch.nn.Identity)
+    assert torch.allclose(linear(x), lin(x, linear.linears[0]), atol=1e-12)
+
+
+def test_official_heads_forward_equals_the_released_mlp_arch_float64():
+    # UCDvision/simreg mlp_arch.py: get_mlp(n_layers=2) adds no BN/ReLU (only n_layers == 4 does), so the 2L head
+    # is Linear(m, 2m) then Linear(2m, d); get_linear_proj is BatchNorm1d(m) then Linear(m, d)
+    torch.manual_seed(0)
+    x = torch.randn(5, 4, dtype=torch.float64)
+    mlp2 = build_head("mlp2", 4, 6, reading="official").double().train()
+    assert head_dims("mlp2", 4, 6) == [4, 8, 6] and sum(p.numel() for p in mlp2.parameters()) == 4 * 8 + 8 + 8 * 6 + 6
+    assert torch.allclose(mlp2(x), lin(lin(x, mlp2.linears[0]), mlp2.linears[1]), atol=1e-12)
+    linear = build_head("linear", 4, 6, reading="official").double().train()
+    assert torch.allclose(linear(x), lin(bn_train(x, linear.input_norm), linear.linears[0]), atol=1e-12)
+    # the 4L head is the same in both readings
+    four = [build_head("mlp4", 4, 6, reading=r) for r in ("paper", "official")]
+    assert [type(n).__name__ for n in four[0].norms] == [type(n).__name__ for n in four[1].norms]
+    with pytest.raises(ValueError, match="head_reading"):
+        build_head("mlp2", 4, 6, reading="released")
+
+
+def test_simreg_config_defaults_to_the_text_heads():
+    from workloads.simreg.config import SimRegConfig
+
+    assert SimRegConfig().head_reading == "paper"
+
+
 def test_head_not_present_in_inference_model():
     backbone = torch.nn.Linear(4, 8)
     student = Student(backbone, [PredictionHead([8, 16, 3]), PredictionHead([8, 5])])

@@ -22,6 +22,7 @@ def run(tmp_path, scale="smoke", **params):
     {"head": "linear", "teachers": ["small_cnn", "small_resnet"]},
     {"method": "compress_1q", "augmentation": "different-weak-strong"},
     {"method": "compress_2q"},
+    {"head": "linear", "head_reading": "official"},
 ])
 def test_distillation_runs_and_reports(tmp_path, params):
     s = run(tmp_path, **params).summaries

@@ -23,7 +23,7 @@ BANK_INITS = ("random", "empty")
 
 class TargetQueue:
     def __init__(self, size: int, dim: int, *, num_images: int, init: str = "random", seed: int = 0,
-                 device: torch.device | str = "cpu"):
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32):
         if size <= 0:
             raise ValueError(f"memory bank size must be positive, got {size}")
         if init not in BANK_INITS:
@@ -38,7 +38,7 @@ class TargetQueue:
             blank_prime = torch.randn(size, dim, generator=g)
         else:
             feats, pool, blank_prime = torch.zeros(size, dim), torch.zeros(2, num_images, dim), torch.zeros(size, dim)
-        self.feats, self.pool, self.blank_prime = feats.to(device), pool.to(device), blank_prime.to(device)
+        self.feats, self.pool, self.blank_prime = (t.to(device=device, dtype=dtype) for t in (feats, pool, blank_prime))
         self.index = torch.full((size,), -1, dtype=torch.long, device=device)
         self.labels = torch.full((size,), -1, dtype=torch.long, device=device)
         self.written = torch.zeros(size, dtype=torch.bool, device=device)
