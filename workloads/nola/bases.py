@@ -12,7 +12,7 @@ Distributions:
   ``uniform``  U(-1, 1) · ``scale``; NOLA's GPT-2/LLaMA code uses scale 1/√(number of bases)
                (UCDvision/NOLA gpt/examples/NLG/src/model_nola.py l.89-92, ``GenerateParams``);
   ``kaiming``  U(-b, b) with b = 1/√(numel of one basis), what ``nn.init.kaiming_uniform_(a=√5)`` gives a
-               (num, d, r) tensor (fan_in = d·r) in NOLA's ViT code (vit/NOLA.py l.165-171, ``NOLA2``).
+               (num, d, r) tensor (fan_in = d·r) in NOLA's ViT code (vit/NOLA.py l.193-196, ``NOLA2``).
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def chunk_seed(seed: int, chunk_index: int) -> int:
 
 def kaiming_bound(shape: tuple[int, ...]) -> float:
     """Bound of ``kaiming_uniform_(a=√5)`` for a stack of bases of ``shape``: gain √(2/6) · √3 / √fan_in
-    = 1/√fan_in, with torch's fan_in of a (num, *shape) tensor = ∏ shape (vit/NOLA.py l.170-171)."""
+    = 1/√fan_in, with torch's fan_in of a (num, *shape) tensor = ∏ shape (vit/NOLA.py l.195-196)."""
     return 1.0 / math.sqrt(math.prod(shape))
 
 
@@ -67,7 +67,7 @@ def random_bases(seed: int, num: int, shape: tuple[int, ...], *, chunk: int = 64
 def nola_bases(seed: int, num: int, shape: tuple[int, ...], init: str, *, chunk: int = 64) -> torch.Tensor:
     """NOLA's frozen bases for one factor, as the authors draw them for ``init``:
     ``offset`` (GPT-2/LLaMA code): U(-1, 1)/√num (model_nola.py l.91-92);
-    ``vit`` (ViT code): kaiming-uniform, U(-b, b), b = 1/√∏shape (vit/NOLA.py l.170-171)."""
+    ``vit`` (ViT code): kaiming-uniform, U(-b, b), b = 1/√∏shape (vit/NOLA.py l.195-196)."""
     if init == "offset":
         return random_bases(seed, num, shape, chunk=chunk, distribution="uniform", scale=1.0 / math.sqrt(num))
     if init == "vit":

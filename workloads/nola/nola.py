@@ -9,8 +9,9 @@ Two initialisations, as the authors' two code bases do it (``BasisBank.init``):
               l.735-890): NOLA's A and B are ``NOLALinear`` layers whose own frozen weight is an offset,
               A₀ kaiming-uniform(a=√5) and B₀ = 0, plus Σ α Aᵢ, Σ β Bⱼ with bases U(-1,1)/√k (resp. √l) and
               α = β = 0. ΔW = 0 at start and ∂L/∂β ≠ 0 (A = A₀), the LoRA convention.
-  ``vit``     ViT code (vit/NOLA.py l.139-183, ``NOLA2``): no offset (Eq. 3.1 as printed), kaiming-uniform
-              bases, α = 1/k, β = 1/l, so ΔW ≠ 0 (small) at start.
+  ``vit``     ViT code (vit/NOLA.py l.154-211, ``NOLA2``; its torch.manual_seed(0) at l.193 gives every layer of
+              one shape the same bases): no offset (Eq. 3.1 as printed), kaiming-uniform bases, α = 1/k,
+              β = 1/l, so ΔW ≠ 0 (small) at start.
 B₀ is identically zero and frozen, so it is left out of the computation.
 """
 from __future__ import annotations
@@ -28,8 +29,9 @@ INITS = ("offset", "vit")
 
 def nola_delta(alpha: torch.Tensor, beta: torch.Tensor, bases_a: torch.Tensor, bases_b: torch.Tensor,
                scale: float, a0: torch.Tensor | None = None) -> torch.Tensor:
-    """ΔW = scale · (Σ βⱼ Bⱼ)(A₀ + Σ αᵢ Aᵢ) (Eq. 3.2, with model_nola.py's frozen offset A₀ when given);
-    bases_a (k, r, in), bases_b (l, out, r), a0 (r, in)."""
+    """ΔW = scale · (Σ βⱼ Bⱼ)(A₀ + Σ αᵢ Aᵢ) (Eq. 3.2; model_nola.py l.142-147 forms each factor as
+    GenerateParams(coefficients) + weight, l.198 multiplies B·A·scale); bases_a (k, r, in), bases_b (l, out, r),
+    a0 (r, in) or None (the ViT code and the printed Eq. 3.1 have no offset)."""
     a = combine(alpha, bases_a)
     if a0 is not None:
         a = a + a0
@@ -42,7 +44,8 @@ def nola_deltas_batched(alphas: torch.Tensor, betas: torch.Tensor, bases_a: torc
 
     A shared basis (bases_a (k, r, in), bases_b (l, out, r)) is read once for all layers: Σα A is one
     (L, k) × (k, r·in) product. Per-layer bases of one shape (bases_a (L, k, r, in), bases_b (L, l, out, r))
-    become one batched product. Either way ΔW (L, out, in) is one more batched product."""
+    become one batched product. Either way ΔW (L, out, in) is one more batched product. Per layer it is the
+    same ΔW as ``nola_delta`` (model_nola.py l.82-98: einsum('b,boi->oi') of coefficients and bases)."""
     n = alphas.shape[0]
     if bases_a.dim() == 3:
         flat_a, flat_b = bases_a.reshape(bases_a.shape[0], -1), bases_b.reshape(bases_b.shape[0], -1)
