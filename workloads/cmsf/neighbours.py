@@ -65,7 +65,7 @@ def constrained_topk(sims: torch.Tensor, cand: torch.Tensor, n: int) -> tuple[to
 
 def label_constraint_topk(sims: torch.Tensor, bank_labels: torch.Tensor, query_labels: torch.Tensor,
                           n: int | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """C_i = {z in M : label(z) = label(u_i)} (Sec. 2.1.3.2, ``supervised/train_cmsf_sup.py`` l.180-196);
+    """C_i = {z in M : label(z) = label(u_i)} (Sec. 2.1.3.2, ``supervised/train_cmsf_sup.py`` l.167-199);
     top-``n`` of it, or all of it (``n=None``, top-all). The query's own entry carries its label, so it is
     in its own S_i. Labels < 0 mean "no label": such a query matches nothing (the caller relaxes it to MSF).
     Deviation: where C_i has fewer than n members the official code pads S_i with arbitrary other-label
