@@ -19,6 +19,10 @@ class SweepInterrupted(KeyboardInterrupt):
     """A launch was interrupted; the message names the command that resumes it. The CLI exits 130."""
 
 
+def _forward_to_sigint(*_: object) -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 @contextlib.contextmanager
 def sigterm_as_sigint() -> Iterator[None]:
     """Within the block SIGTERM behaves like Ctrl-C (Tune's graceful stop, or ``KeyboardInterrupt``)."""
@@ -26,7 +30,7 @@ def sigterm_as_sigint() -> Iterator[None]:
         yield
         return
     try:
-        previous = signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        previous = signal.signal(signal.SIGTERM, _forward_to_sigint)
     except ValueError:  # not the main thread: signals cannot be handled here
         yield
         return
@@ -34,6 +38,17 @@ def sigterm_as_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def reinstall_sigterm() -> None:
+    """Put our SIGTERM handler back after ``ray.init`` (Ray's core installs one that aborts the process)."""
+    if os.name != "posix":
+        return
+    try:
+        # getsignal() cannot see a handler installed in C, so set ours unconditionally.
+        signal.signal(signal.SIGTERM, _forward_to_sigint)
+    except ValueError:
+        pass
 
 
 def pause_point(moment: str) -> None:

@@ -8,7 +8,6 @@ when its child run under the launch's parent run is FINISHED; everything else ru
 from __future__ import annotations
 
 import json
-import os
 import platform
 from dataclasses import dataclass, field
 from typing import Any
@@ -150,7 +149,7 @@ def resume_command(sweep: Any, tracking_uri: str | None, storage: str | None) ->
     parts = ["orchestrator", "run", str(sweep.path), "--scale", sweep.scale]
     for key, value in (sweep.sets or {}).items():
         parts += ["--set", f"{key}={value}"]
-    if tracking_uri and tracking_uri != os.environ.get("MLFLOW_TRACKING_URI"):
+    if tracking_uri:
         parts += ["--tracking-uri", tracking_uri]
     if storage:
         parts += ["--storage-path", str(storage)]

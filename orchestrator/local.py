@@ -16,7 +16,8 @@ from orchestrator.registry import build_config, get_workload
 from orchestrator.run_names import trial_run_name, varying_keys
 from orchestrator.spec import Sweep, SweepError
 from orchestrator.system_metrics import SystemSampler
-from orchestrator.tracking import Recorder, resolve_tracking_uri
+from orchestrator.store_preflight import open_recorder
+from orchestrator.tracking import resolve_tracking_uri
 
 
 @contextmanager
@@ -39,7 +40,7 @@ def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str |
     if sweep.search:
         raise SweepError(f"{sweep.path}: an Optuna search needs Ray Tune; run it without --local")
     wl = get_workload(sweep.workload)
-    recorder = Recorder(resolve_tracking_uri(tracking_uri), sweep.name)
+    recorder = open_recorder(resolve_tracking_uri(tracking_uri), sweep.name)  # preflight; schema under a lock
     trials = sweep.trials()
     varying = varying_keys(t.params for t in trials)
     parent = recorder.start_parent(sweep, f"{sweep.name}-{sweep.scale}-local-{time.strftime('%Y%m%d-%H%M%S')}",

@@ -22,8 +22,9 @@ from orchestrator.launch_state import driver_alive, driver_identity
 LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
-def state_dir() -> Path:
-    root = os.environ.get("ORCHESTRATOR_STATE") or Path.home() / ".cache" / "orchestrator"
+def state_dir(root: str | Path | None = None) -> Path:
+    """``root`` > ``$ORCHESTRATOR_STATE`` > ~/.cache/orchestrator, with ``ray-sessions/`` below it."""
+    root = root or os.environ.get("ORCHESTRATOR_STATE") or Path.home() / ".cache" / "orchestrator"
     path = Path(root) / "ray-sessions"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -54,10 +55,10 @@ def _same_process(pid: int, started: float) -> psutil.Process | None:
         return None
 
 
-def reap_orphans(remove_session_dirs: bool = False, grace_s: float = 3.0) -> list[int]:
+def reap_orphans(remove_session_dirs: bool = False, grace_s: float = 3.0, state: str | Path | None = None) -> list[int]:
     """End the recorded Ray processes whose driver is dead; returns their pids. Live drivers are left alone."""
     ended: list[int] = []
-    for record in sorted(state_dir().glob("*.json")):
+    for record in sorted(state_dir(state).glob("*.json")):
         try:
             entry = json.loads(record.read_text())
         except (OSError, ValueError):
@@ -85,10 +86,10 @@ def reap_orphans(remove_session_dirs: bool = False, grace_s: float = 3.0) -> lis
     return ended
 
 
-def orphaned_processes() -> list[int]:
+def orphaned_processes(state: str | Path | None = None) -> list[int]:
     """Recorded Ray processes still alive although their driver is dead (what ``reap_orphans`` would end)."""
     out = []
-    for record in state_dir().glob("*.json"):
+    for record in state_dir(state).glob("*.json"):
         try:
             entry = json.loads(record.read_text())
         except (OSError, ValueError):

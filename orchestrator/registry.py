@@ -70,7 +70,8 @@ def get_workload(name: str) -> Workload:
     if name not in _REGISTRY:
         _import_builtin(name)
     if name not in _REGISTRY:
-        known = ", ".join(sorted(set(_REGISTRY) | set(available_workloads()))) or "none"
+        # The built-in names without importing every package (torch & co.: seconds), so the error is instant.
+        known = ", ".join(sorted(set(_REGISTRY) | set(WORKLOAD_PACKAGES))) or "none"
         raise ConfigError(
             f"unknown workload {name!r}. Known workloads: {known}. Fix the `workload:` field of the sweep "
             f"(or register a new one with @register({name!r}, config=...) in an imported module)."

@@ -318,7 +318,7 @@ def read_yaml(p: Path) -> Any:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         detail = " ".join(str(exc).split())
-        raise SweepError(f"{p}: YAML error: {detail}. Fix the file (indentation, colons, brackets, repeated keys)."
+        raise SweepError(f"{p}: YAML syntax error: {detail}. Fix the file (indentation, colons, brackets, repeated keys)."
                          ) from None
 
 

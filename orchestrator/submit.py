@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import time
 from pathlib import Path
 
 from orchestrator.spec import Sweep, SweepError
+from orchestrator.upload_policy import check_token_transport, snapshot_working_dir, upload_excludes
 from orchestrator.storage import STORAGE_ENV, is_uri
 from orchestrator.tracking import git_commit
 
@@ -152,8 +154,9 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
            pip: str | None = None, uv: str | None = None) -> str:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
+    headers = check_token_transport(address, _auth_headers())  # never a token in clear text over the network
     try:
-        client = JobSubmissionClient(address, headers=_auth_headers())
+        client = JobSubmissionClient(address, headers=headers)
     except Exception as exc:  # connection refused, wrong port, not a dashboard, missing auth token
         if "uthentication" in str(exc):
             raise SweepError(
@@ -167,7 +170,9 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
         ) from None
     storage = job_storage(storage_path)
     entrypoint = build_entrypoint(sweep, scale, sets, tracking_uri, extra_args, storage_path=storage, resume=resume)
-    runtime_env = {"working_dir": str(REPO_ROOT), "excludes": EXCLUDES, **packages_env(pip, uv)}
+    # orchestrator.upload_policy: a snapshot (files changing mid-pack broke the upload), secrets kept back
+    snapshot = snapshot_working_dir(REPO_ROOT, EXCLUDES)
+    runtime_env = {"working_dir": str(snapshot), "excludes": upload_excludes(EXCLUDES), **packages_env(pip, uv)}
     env = {COMMIT_ENV: git_commit(), **_submit_env()}
     env.update(env_vars or {})
     runtime_env["env_vars"] = env
@@ -178,6 +183,8 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
         raise
     except Exception as exc:  # packing or uploading the working dir, runtime_env validation
         raise SweepError(packaging_error(exc)) from None
+    finally:
+        shutil.rmtree(snapshot, ignore_errors=True)
     print(f"submitted job {job_id}: {entrypoint}")
     print(f"Tune state in {storage} (head node) ; follow: ray job logs {job_id} --follow --address {address} ; "
           f"resume: orchestrator submit {sweep.rel_path} --scale {scale} --address {address} --resume "

@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import support.toy_workloads  # noqa: F401  (the sweeps below use toy_quadratic)
+
 TESTS = Path(__file__).resolve().parents[1]
 REPO = TESTS.parent
 
@@ -133,10 +135,18 @@ def make_case(kind: str, moment: str, root: Path) -> Case:
 
 
 def expected_points(case: Case) -> int:
-    """Grid points × seeds for a grid sweep, ``num_samples`` for a search."""
-    if case.kind == "search":
-        return 4
-    return 4
+    """Grid points × seeds for a grid sweep, ``num_samples`` for a search (4 in each of ``SWEEPS``)."""
+    from orchestrator.spec import load_sweep
+
+    sweep = load_sweep(case.sweep_path, "smoke")
+    return sweep.search.num_samples if sweep.search else len(sweep.trials())
+
+
+def expected_hashes(case: Case) -> set[str]:
+    from orchestrator.spec import load_sweep
+
+    sweep = load_sweep(case.sweep_path, "smoke")
+    return set() if sweep.search else {t.config_hash for t in sweep.trials()}
 
 
 def _wait(predicate, timeout: float, proc: subprocess.Popen | None = None, step: float = 0.2) -> bool:
@@ -180,7 +190,11 @@ def kill_at(case: Case, sig: int = signal.SIGKILL, timeout: float = 180) -> dict
         os.killpg(proc.pid, signal.SIGKILL)
         rc = proc.wait()
     finished = {t.run_id: t.end_time for t in store.finished()}
-    return {"reached": ok and alive, "rc": rc, "finished_before": finished}
+    from orchestrator.ray_sessions import orphaned_processes
+
+    time.sleep(2.0)  # what Ray would clean up by itself, it has done by now
+    return {"reached": ok and alive, "rc": rc, "finished_before": finished,
+            "orphans_after_kill": len(orphaned_processes(case.state))}
 
 
 def resume(case: Case, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -200,13 +214,13 @@ def verify(case: Case, finished_before: dict[str, int | None]) -> dict[str, int]
         per_point[t.tags.get("config_hash", "")] = per_point.get(t.tags.get("config_hash", ""), 0) + 1
     n = expected_points(case)
     parent_ids = {p.run_id for p in parents}
-    outside = [t for t in trials if t.tags.get("mlflow.parentRunId") not in parent_ids]
+    points = expected_hashes(case)
+    outside = [t for t in trials if t.tags.get("mlflow.parentRunId") not in parent_ids
+               or (points and t.tags.get("config_hash") not in points)]
     rerun = [rid for rid, end in finished_before.items()
              if not any(t.run_id == rid and t.status == "FINISHED" and t.end_time == end for t in trials)]
-    os.environ["ORCHESTRATOR_STATE"] = str(case.state)
-    orphans = []
-    _wait(lambda: not orphaned_processes(), 20)
-    orphans = orphaned_processes()
+    _wait(lambda: not orphaned_processes(case.state), 20)
+    orphans = orphaned_processes(case.state)
     return {
         "points": n,
         "finished_points": len(per_point) if case.kind != "search" else len(finished),
@@ -229,5 +243,33 @@ def run_case(kind: str, moment: str, root: Path, sig: int = signal.SIGKILL) -> d
     figures = verify(case, killed["finished_before"])
     return {"kind": kind, "moment": moment, "reached": killed["reached"], "kill_rc": killed["rc"],
             "resume_rc": res.returncode, "seconds": round(time.time() - t0, 1),
+            "orphans_after_kill": killed["orphans_after_kill"],
             "finished_before": len(killed["finished_before"]), **figures,
             "tail": (res.stdout[-1500:] + res.stderr[-1500:])}
+
+
+def interrupt_case(kind: str, sig: int, root: Path, timeout: float = 180) -> dict[str, object]:
+    """Ctrl-C (SIGINT) or SIGTERM to the driver mid-sweep: its exit code, what it printed, the store's state;
+    then ``--resume`` and the figures of ``verify``."""
+    case = make_case(kind, "mid_sweep", root)
+    store = Store(case.db)
+    proc = subprocess.Popen(case.args(), env=env(case.state), cwd=case.root, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    reached = _wait(lambda: len(store.finished()) >= 1, timeout, proc)
+    time.sleep(0.6)
+    alive = proc.poll() is None
+    os.kill(proc.pid, sig)
+    try:
+        out, err = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+    trials, parents = store.trials(), store.parents()
+    finished_before = {t.run_id: t.end_time for t in trials if t.status == "FINISHED"}
+    after = {"reached": reached and alive, "rc": proc.returncode, "stderr": err[-3000:],
+             "statuses": sorted(t.status for t in trials), "parent": [p.status for p in parents],
+             "finished_without_summary": sum(t.status == "FINISHED" and t.tags.get("orchestrator.summary") != "logged"
+                                             and t.tags.get("stopped_early") != "true" for t in trials)}
+    res = resume(case)
+    return {**after, "resume_rc": res.returncode, "resume_tail": res.stdout[-1500:] + res.stderr[-1500:],
+            **verify(case, finished_before)}
