@@ -37,7 +37,7 @@ def _submit_env() -> dict[str, str]:
     return {k.strip(): v for k, v in pairs}
 
 
-def _auth_headers() -> dict[str, str]:
+def auth_headers() -> dict[str, str]:
     """Recent Ray heads enable token auth when a token exists; send ours (env or ~/.ray) if we have one."""
     if os.environ.get("RAY_AUTH_MODE", "").lower() == "disabled":
         return {}
@@ -154,7 +154,7 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
            pip: str | None = None, uv: str | None = None) -> str:
     from ray.job_submission import JobStatus, JobSubmissionClient
 
-    headers = check_token_transport(address, _auth_headers())  # never a token in clear text over the network
+    headers = check_token_transport(address, auth_headers())  # never a token in clear text over the network
     try:
         client = JobSubmissionClient(address, headers=headers)
     except Exception as exc:  # connection refused, wrong port, not a dashboard, missing auth token
