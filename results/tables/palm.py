@@ -25,7 +25,15 @@ register_table(TableSpec(
 register_table(TableSpec(
     id="palm-table5", paper="PALM", title="PALM Table 5: average % of adapted parameters per task",
     sweeps=("palm/table1.yaml", "palm/table2.yaml", "palm/table3.yaml"), rows=("dataset", "method"),
-    metrics=("adapted_pct",), fmt="{:.2f}", published="palm-table5.csv"))
+    metrics=("adapted_pct", "selected_pct"), fmt="{:.2f}", published="palm-table5.csv", headline="adapted_pct",
+    notes="adapted: LR > 0 in a batch's update; selected: in tensors with Z ≤ η that batch (they differ for "
+          "official-reading PALM only, whose once-selected tensors keep their last LR)."))
+register_table(TableSpec(
+    id="palm-readings", paper="PALM",
+    title="PALM readings (ours): CTTA mean error (%) and % adapted / selected parameters, official code vs paper text",
+    sweeps=("palm/table1.yaml", "palm/table1_paper.yaml"), rows=("method", "reading"),
+    metrics=("mean_error", "adapted_pct", "selected_pct"), fmt="{:.2f}",
+    notes="reading=official: what the authors' code computes; reading=paper: the text (docs/fidelity/palm.md)."))
 register_table(TableSpec(
     id="palm-table6", paper="PALM", title="PALM Table 6: CTTA mean error (%) with adaptive LR optimizers vs PALM",
     sweeps=("palm/table6_optimizers.yaml",), rows=("dataset",), columns=("optimizer",), metrics=("mean_error",),
