@@ -68,7 +68,9 @@ register_table(TableSpec(
     title="NOLA Table B.10: training from scratch — trained model vs PRANC vs LoRA vs NOLA (# params, accuracy %)",
     sweeps=("nola/tableB10_scratch.yaml",), rows=("method",), metrics=("trainable_params", "accuracy", "train_loss"),
     fmt="{:.2f}", published="nola-tableB.10.csv",
-    notes="Paper: ResNet20 on CIFAR-10. mini scale: MLP 1024-256-10 on scikit-learn digits (grey)."))
+    notes="Paper: ResNet20 (option-A shortcuts) on CIFAR-10; NOLA's 12,876 = 19 convolutions x (250 + 250) + "
+          "classifier (1000 + 1000) + 1,376 trained BatchNorm numbers. mini scale: MLP 1024-256-10 on scikit-learn "
+          "digits (grey)."))
 register_table(TableSpec(
     id="nola-fig3.7", paper="NOLA", kind="figure", plot=plot_subspace,
     title="NOLA Fig. 3.7: rank of the covariance of sampled ΔW, PRANC (n bases) vs NOLA (k = l = n/2)",
