@@ -131,7 +131,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ui(args: argparse.Namespace) -> int:
     from orchestrator.tracking import resolve_tracking_uri
 
+    from orchestrator.ports import busy_port_message, port_is_free
+
     uri = resolve_tracking_uri(args.tracking_uri)
+    if not port_is_free("127.0.0.1", args.port):  # mlflow would fail after our exec, and exit 0
+        raise UserError(busy_port_message("127.0.0.1", args.port))
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(args.port)]
     print(f"MLflow UI on http://127.0.0.1:{args.port} (store {uri}); Ctrl-C stops it.")
     os.execvp(cmd[0], cmd)
@@ -177,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--address", default=None, help="Ray cluster address (default: $RAY_ADDRESS or a local Ray)")
     sp.add_argument("--storage-path", default=None, help=STORAGE_HELP)
     sp.add_argument("--skip-finished", action="store_true", help="skip trials already FINISHED in MLflow")
-    sp.add_argument("--tune-verbose", type=int, default=1, choices=(0, 1, 2))
+    sp.add_argument("--tune-verbose", type=int, default=0, choices=(0, 1, 2),
+                    help="Ray Tune's own status tables (0: off; one line per trial event is printed instead)")
     sp.set_defaults(fn=cmd_run)
 
     sp = sub.add_parser("ui", help="start the MLflow UI on 127.0.0.1")

@@ -140,6 +140,9 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     trial_dir = Path(tune.get_context().get_trial_dir())
     ctx = RayContext(plan, trial.seed, trial_dir, device)
+    from orchestrator.system_metrics import SystemSampler
+
+    ctx.system_sampler = SystemSampler(ctx.device)  # system/* values ride with the streamed reports
     try:
         wl.fn(cfg, ctx)
     except Exception:

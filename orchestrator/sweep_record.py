@@ -74,3 +74,18 @@ def dataset_inputs(params: dict[str, Any], scale: str) -> list:
         ds = Dataset(name=name, digest=digest, source_type="local" if scale != "smoke" else "code", source=source)
         inputs.append(DatasetInput(ds, tags=[InputTag("mlflow.data.context", field)]))
     return inputs
+
+
+def headline_metric(sweep: Any) -> str | None:
+    """The metric a reader looks at first: the search's objective, else the headline of the table the
+    sweep reproduces (``results`` is optional: an orchestrator without it has no tables)."""
+    if sweep.search:
+        return sweep.search.metric
+    if not sweep.reproduces:
+        return None
+    try:
+        from results.spec import all_tables
+    except ImportError:
+        return None
+    spec = all_tables().get(sweep.reproduces)
+    return spec.headline_metric if spec else None

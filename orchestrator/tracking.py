@@ -19,6 +19,8 @@ GIT_COMMIT_TAG = "mlflow.source.git.commit"  # what the MLflow UI shows as the r
 NOTE_TAG = "mlflow.note.content"            # the description box of an experiment or run in the UI
 SUMMARY_TAG = "orchestrator.summary"        # "logged" once a trial's summary metrics are recorded
 TRIAL_ID_TAG = "trial_id"                   # Ray trial id (or local-...): a tag, so run names stay short
+HEADLINE_TAG = "orchestrator.headline"      # the metric a reader looks at first (table headline / search objective)
+HEADLINE_PREFIX = "headline/"               # the headline summary metric again, first in the chart view
 STREAM_PREFIX = "stream/"                   # streamed (per-step) metrics; summary metrics keep the table's names
 DEFAULT_DB = "mlruns.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -75,19 +77,28 @@ class Recorder:
         self.experiment_name = experiment_name
         self.commit = git_commit()
         self.host = platform.node()
+        self.headline: str | None = None  # set from the sweep by start_parent / start_trial
 
     # -- parent ------------------------------------------------------------------------------
     def start_parent(self, sweep: Any, run_name: str, n_trials: int) -> str:
         """The launch's parent run: sweep params, the resolved sweep YAML, the description as its note."""
-        from orchestrator.sweep_record import resolved_sweep_yaml, sweep_description
+        from orchestrator.sweep_record import headline_metric, resolved_sweep_yaml, sweep_description
 
         tags = {ROLE_TAG: "parent", "workload": sweep.workload, "sweep": sweep.rel_path, "scale": sweep.scale,
                 "reproduces": sweep.reproduces or "", "git_commit": self.commit, GIT_COMMIT_TAG: self.commit,
-                "host": self.host}
+                "host": self.host, **_source_tags(sweep)}
+        self.headline = headline_metric(sweep)
+        if self.headline:
+            tags[HEADLINE_TAG] = self.headline
         description = sweep_description(sweep)
+        if self.headline:
+            description = f"{description}\n\nHeadline metric: {self.headline}".strip()
         if description:
             tags[NOTE_TAG] = description
             self.client.set_experiment_tag(self.experiment_id, NOTE_TAG, description)
+        # The experiment already is the sweep: the name keeps what tells launches apart (scale, time).
+        if run_name.startswith(f"{sweep.name}-"):
+            run_name = run_name[len(sweep.name) + 1:]
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         rid = run.info.run_id
         self.log_text(rid, resolved_sweep_yaml(sweep), "sweep.yaml")
@@ -118,6 +129,10 @@ class Recorder:
     def start_trial(self, parent_id: str, trial_key: str, sweep: Any, params: dict[str, Any], seed: int,
                     config_hash: str, run_name: str) -> str:
         """Create the child run, or reopen the one of an interrupted launch (never duplicates)."""
+        if self.headline is None:  # a resumed launch does not pass through start_parent
+            from orchestrator.sweep_record import headline_metric
+
+            self.headline = headline_metric(sweep) or ""
         existing = self.find_trial_run(parent_id, trial_key)
         if existing:
             self.client.update_run(existing, status="RUNNING")
@@ -125,7 +140,7 @@ class Recorder:
         tags = {ROLE_TAG: "trial", PARENT_TAG: parent_id, TRIAL_ID_TAG: trial_key, "workload": sweep.workload,
                 "sweep": sweep.rel_path, "scale": sweep.scale, "reproduces": sweep.reproduces or "",
                 "seed": str(seed), "config_hash": config_hash, "git_commit": self.commit, GIT_COMMIT_TAG: self.commit,
-                "host": self.host}
+                "host": self.host, **_source_tags(sweep)}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         rid = run.info.run_id
         from mlflow.entities import Param
@@ -151,8 +166,19 @@ class Recorder:
         for ``reproduce``/``--skip-finished`` (a FINISHED run without them is not a finished trial)."""
         if not metrics:
             return
-        self.log_metrics(run_id, metrics, step=0)
+        shown = dict(metrics)
+        if self.headline and self.headline in metrics:
+            # The UI's chart view orders its sections by prefix: `headline/` leads, before `stream/` and
+            # `system/`, so the number the paper table reads first is the compare view's first chart.
+            shown[HEADLINE_PREFIX + self.headline] = metrics[self.headline]
+        self.log_metrics(run_id, shown, step=0)
         self.client.set_tag(run_id, SUMMARY_TAG, "logged")
+        if self.headline and self.headline in metrics:
+            # MLflow lists metrics in the order they were first logged (streamed ones first); the run's
+            # description is what its page shows on top, so the headline number goes there.
+            self.client.set_tag(run_id, NOTE_TAG, f"**{self.headline} = {metrics[self.headline]:.4g}** "
+                                                  f"(headline metric; summary metrics keep the table's names, "
+                                                  f"streamed ones are under stream/)")
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
@@ -196,6 +222,12 @@ class Recorder:
             token = page.token
             if not token:
                 return hashes
+
+
+def _source_tags(sweep: Any) -> dict[str, str]:
+    """What the UI's Source column shows: the sweep file (with the commit beside it)."""
+    rel = sweep.rel_path
+    return {"mlflow.source.name": rel if rel.startswith("/") else f"sweeps/{rel}", "mlflow.source.type": "LOCAL"}
 
 
 def _param_str(value: Any) -> str:

@@ -50,7 +50,7 @@ def test_grid_sweep_records_every_trial(write_sweep, tmp_path):
         assert row["metrics.objective"] == pytest.approx(expected)
         assert "metrics.time_total_s" not in df.columns or pd_isnan(row.get("metrics.time_total_s"))
         client = MlflowClient(uri)
-        history = client.get_metric_history(row["run_id"], "loss")
+        history = client.get_metric_history(row["run_id"], "stream/loss")
         assert [(m.step, round(m.value, 6)) for m in history] == [
             (s, round(expected + 3 - s, 6)) for s in range(3)]
         assert [a.path for a in client.list_artifacts(row["run_id"])] == ["checkpoint", "config.json", "note.txt"]
@@ -170,7 +170,7 @@ def test_asha_scheduler_and_concurrency(write_sweep, tmp_path):
     assert len(df) == 4 and set(df["status"]) == {"FINISHED"}
     # ASHA stops the worse trials early: the best (x=2) streams all 4 steps, some other streams fewer
     client = MlflowClient(uri)
-    lengths = {float(r["params.x"]): len(client.get_metric_history(r["run_id"], "loss")) for _, r in df.iterrows()}
+    lengths = {float(r["params.x"]): len(client.get_metric_history(r["run_id"], "stream/loss")) for _, r in df.iterrows()}
     assert lengths[2.0] == 4 and min(lengths.values()) < 4
     stopped = df[df.get("tags.stopped_early") == "true"] if "tags.stopped_early" in df else df.iloc[0:0]
     assert len(stopped) >= 1 and "2.0" not in set(stopped["params.x"])
