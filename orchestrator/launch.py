@@ -261,6 +261,12 @@ def check_resources(sweep: Sweep) -> None:
         raise ResourceError(f"{sweep.path}: each trial asks for {sweep.resources.cpu:g} CPUs; {where} has "
                             f"{cpus:g}. Lower resources.cpu (e.g. --set-resources cpu={max(cpus, 1):g}) or use a "
                             f"larger node.")
+    want_cpu, want_gpu = sweep.resources.cpu, sweep.resources.gpu
+    if not any(n.get("CPU", 0.0) >= want_cpu and n.get("GPU", 0.0) >= want_gpu for n in nodes):
+        shapes = ", ".join(f"{n.get('CPU', 0.0):g} CPU + {n.get('GPU', 0.0):g} GPU" for n in nodes)
+        raise ResourceError(f"{sweep.path}: each trial asks for {want_cpu:g} CPUs and {want_gpu:g} GPUs on one node; "
+                            f"no node has both (nodes: {shapes}). Lower resources.cpu or resources.gpu "
+                            f"(--set-resources), or add a node that has both.")
 
 
 def _varying(trials: list[Trial]) -> list[str]:
@@ -372,8 +378,9 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
         _mark_end(run_dir, callback, "KILLED")
         raise SweepInterrupted(_interrupted_message(sweep, again)) from None
     except SweepError:
-        # Refused before any trial ran (resources, storage): the launch ends, nothing to resume.
-        _interrupt(recorder, parent_id, exp_id, why="refused before any trial ran", status="FAILED")
+        # Refused before any trial ran (resources, storage). A resumed launch stays resumable once that is fixed.
+        _interrupt(recorder, parent_id, exp_id, why="refused before any trial ran",
+                   status="KILLED" if prior is not None else "FAILED")
         raise
     except BaseException:
         _interrupt(recorder, parent_id, exp_id, why="the launch failed")

@@ -16,6 +16,7 @@ from orchestrator.registry import build_config, get_workload
 from orchestrator.run_names import trial_run_name, varying_keys
 from orchestrator.spec import Sweep, SweepError
 from orchestrator.system_metrics import SystemSampler
+from orchestrator.interrupts import closes_on_interrupt
 from orchestrator.store_preflight import open_recorder
 from orchestrator.tracking import resolve_tracking_uri
 
@@ -35,6 +36,7 @@ def torch_threads(n_cpus: float) -> Iterator[int]:
         torch.set_num_threads(before)
 
 
+@closes_on_interrupt  # Ctrl-C / SIGTERM: unfinished runs end KILLED (orchestrator.interrupts)
 def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str | Path | None = None,
               system_interval_s: float = 10.0) -> LaunchResult:
     if sweep.search:

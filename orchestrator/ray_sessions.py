@@ -36,6 +36,8 @@ def record_session(session_dir: str) -> Path:
     procs = []
     for child in me.children(recursive=True):
         try:
+            if not _is_ray_process(child, session_dir):
+                continue  # e.g. a subprocess of a test that happens to run this driver
             procs.append({"pid": child.pid, "started": round(child.create_time(), 2), "name": child.name()})
         except psutil.Error:
             continue
@@ -45,6 +47,16 @@ def record_session(session_dir: str) -> Path:
     tmp.write_text(json.dumps(entry))
     os.replace(tmp, path)
     return path
+
+
+def _is_ray_process(proc: psutil.Process, session_dir: str) -> bool:
+    """GCS, raylet, agents, workers (``ray::...`` titles) and Ray's Python helpers (their command names the
+    session folder or lives in the ray package)."""
+    name = proc.name()
+    if name.startswith(("ray::", "raylet", "gcs_server")):
+        return True
+    cmdline = " ".join(proc.cmdline())
+    return bool(session_dir and session_dir in cmdline) or "site-packages/ray/" in cmdline
 
 
 def _same_process(pid: int, started: float) -> psutil.Process | None:

@@ -253,6 +253,7 @@ def interrupt_case(kind: str, sig: int, root: Path, timeout: float = 180) -> dic
     then ``--resume`` and the figures of ``verify``."""
     case = make_case(kind, "mid_sweep", root)
     store = Store(case.db)
+    t0 = time.time()
     proc = subprocess.Popen(case.args(), env=env(case.state), cwd=case.root, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
     reached = _wait(lambda: len(store.finished()) >= 1, timeout, proc)
@@ -270,6 +271,10 @@ def interrupt_case(kind: str, sig: int, root: Path, timeout: float = 180) -> dic
              "statuses": sorted(t.status for t in trials), "parent": [p.status for p in parents],
              "finished_without_summary": sum(t.status == "FINISHED" and t.tags.get("orchestrator.summary") != "logged"
                                              and t.tags.get("stopped_early") != "true" for t in trials)}
+    from orchestrator.ray_sessions import orphaned_processes
+
+    after["orphans_after_kill"] = len(orphaned_processes(case.state))
+    after["finished_before"] = len(finished_before)
     res = resume(case)
     return {**after, "resume_rc": res.returncode, "resume_tail": res.stdout[-1500:] + res.stderr[-1500:],
-            **verify(case, finished_before)}
+            **verify(case, finished_before), "seconds": round(time.time() - t0, 1)}
