@@ -94,7 +94,8 @@ def _tex_block(b: Block) -> list[str]:
     frame = b.frame if len(b.frame.columns) else pd.DataFrame({"(no rows)": [MISSING]})
     cols = list(frame.columns)
     grouped = {g[2]: g for g in b.groups if g[1]}
-    lines = [f"% {tex_escape(b.title)}", r"\begin{tabular}{" + "l" * len(cols) + "}", r"\toprule"]
+    align = "".join("r" if c in grouped else "l" for c in cols)  # numbers right-aligned under their group
+    lines = [f"% {tex_escape(b.title)}", r"\begin{tabular}{" + align + "}", r"\toprule"]
     if grouped:
         top, rules, i = [], [], 0
         while i < len(cols):
