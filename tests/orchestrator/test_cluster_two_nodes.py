@@ -24,6 +24,7 @@ SWEEPS = REPO / "tests" / "support" / "sweeps"
 
 @pytest.fixture(scope="module")
 def cluster():
+    pytest.importorskip("moto.server", reason="the cluster's S3 storage is moto[server] (the dev extra)")
     problem = unshare_problem()
     if problem:
         pytest.skip(f"the two-node cluster needs a private mount namespace: {problem}")
@@ -125,6 +126,20 @@ def test_trials_on_the_diskless_node_record_every_artifact_and_checkpoint(cluste
 
     pointer = read_pointer(storage, "cluster-artifacts", "smoke")
     assert pointer and pointer["path"].startswith(f"s3://orchestrator-ci/{tag}/ray/")
+
+
+def test_a_node_local_storage_path_is_refused_on_two_nodes_and_follow_prints_why(cluster, job_env, capsys):
+    from orchestrator.cli import main
+
+    cluster.ensure_second_node()
+    local = str(Path.home() / "ray_results" / "node-local-only")
+    rc = main(["submit", str(SWEEPS / "cluster_artifacts.yaml"), "--scale", "smoke", "--address", cluster.dashboard,
+               "--tracking-uri", cluster.tracking_uri, "--storage-path", local, "--follow"])
+    out, err = capsys.readouterr()
+    assert rc == 2
+    assert "the Ray cluster has 2 nodes but the storage path" in out and "s3://BUCKET" in out  # the job's error
+    assert "ended FAILED" in err and "exit code 2" in err and "Traceback" not in err  # Ray's reason, one paragraph
+    assert not Path(local).exists()  # refused before anything was written there
 
 
 def _find_driver(marker: str):
