@@ -1,14 +1,21 @@
-"""TTS latency benchmark: overhead of the early-exit path at the last exit vs the plain model (paper: about
-4 %, 55.3 vs 53.1 ms on a Jetson Orin), the cost of one test-time update step vs inference, and each fixed exit.
+"""TTS latency benchmark: the early-exit path at the last exit vs the plain RevCol (paper: about 4 %, 55.3 vs
+53.1 ms on a Jetson Orin), and one test-time head update vs one inference (paper: about 1 ms, ~2 %), for
+every ``compile`` mode (none = eager, graph = CUDA graphs, inductor = torch.compile), side by side.
 
-Batch size 1, CUDA-synchronised on GPU; random weights (latency does not depend on them). Prints one JSON line
-per (device, model). Runs on CPU, and on CUDA when available.
+For each (arch, mode, batch) the plain model, the last-exit path (no exit fires: every head and check runs) and
+one specialization step (exit pass + update of all early heads, the worst case of Sec. 4.2) are timed in turn
+inside every iteration, so a noisy processor slows them alike. Next to the times it prints what torch.profiler
+counted for one call of each: host syncs (cudaStreamSynchronize / cudaEventSynchronize / synchronous copies),
+kernel launches (cudaLaunchKernel*) and CUDA-graph launches. Random weights (latency does not depend on them).
+One JSON line per (device, arch, mode, batch).
 
-    OMP_NUM_THREADS=1 python benchmarks/tts_latency.py [--archs revcol_mini,revcol_tiny] [--iters 30]
+    OMP_NUM_THREADS=1 python benchmarks/tts_latency.py [--archs revcol_tiny] [--modes none,graph,inductor]
+        [--batches 1,32] [--iters 30]
 """
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import platform
 import statistics
@@ -16,17 +23,18 @@ import time
 
 import torch
 
-from workloads.tts.early_exit import NEVER, adaptive_forward, fixed_exit_thresholds
-from workloads.tts.measure import exit_gflops
+from workloads.tts.compiled import ExitRunner, PlainRunner
+from workloads.tts.early_exit import NEVER
 from workloads.tts.revcol import build_revcol
 from workloads.tts.specialization import Specializer
 
 IMAGE = {"revcol_tiny": (3, 224, 224, 1000), "revcol_mini": (3, 32, 32, 10), "revcol_micro": (3, 32, 32, 10)}
+SYNC_CALLS = ("cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy", "cuStreamSynchronize")
+LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
 
 
 def _interleaved_ms(fns: dict, *, device: torch.device, iters: int, warmup: int) -> dict[str, list[float]]:
-    """Per-iteration wall times (ms) of each function, run in turn within every iteration so that a
-    shared, noisy processor slows all of them alike (differences stay meaningful)."""
+    """Per-iteration wall times (ms) of each function, run in turn within every iteration."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     out: dict[str, list[float]] = {k: [] for k in fns}
     for i in range(warmup + iters):
@@ -40,42 +48,59 @@ def _interleaved_ms(fns: dict, *, device: torch.device, iters: int, warmup: int)
     return out
 
 
-def bench(arch: str, device: torch.device, iters: int, warmup: int) -> dict:
+def profile_counts(fn, device: torch.device) -> dict[str, int]:
+    """Host syncs, kernel launches and graph launches of one ``fn()`` (CUDA runtime calls seen by the profiler;
+    the benchmark's own closing synchronisation is a cudaDeviceSynchronize and not counted)."""
+    if device.type != "cuda":
+        return {}
+    from torch.profiler import ProfilerActivity, profile
+
+    torch.cuda.synchronize()
+    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
+        fn()
+        torch.cuda.synchronize()
+    names = collections.Counter(e.name for e in prof.events())
+    return {"host_syncs": sum(names[n] for n in SYNC_CALLS),
+            "kernel_launches": sum(names[n] for n in LAUNCH_CALLS),
+            "graph_launches": names["cudaGraphLaunch"]}
+
+
+def bench(arch: str, device: torch.device, mode: str, batch: int, iters: int, warmup: int) -> dict:
     c, h, w, classes = IMAGE[arch]
     torch.manual_seed(0)
     model = build_revcol(arch, classes).to(device).eval()
-    x = torch.rand(1, c, h, w, device=device)
+    x = torch.rand(batch, c, h, w, device=device)
     never = torch.full((model.num_exits,), NEVER)
-    spec = Specializer(model, never, lr=1e-4)  # worst case: no exit fires, every early head is updated
-
-    def infer(fn):
-        def run():
-            with torch.no_grad():
-                fn()
-        return run
-
-    fns = {"plain": infer(lambda: model(x)), "last_exit": infer(lambda: adaptive_forward(model, x, never)),
-           "step": lambda: spec.step(x)}
-    for k in range(model.num_exits - 1):
-        fns[f"exit{k}"] = infer(lambda k=k: adaptive_forward(model, x, fixed_exit_thresholds(k, model.num_exits)))
+    plain = PlainRunner(model, compile=mode)
+    last_exit = ExitRunner(model, never, compile=mode)
+    spec = Specializer(model, never, lr=1e-4, compile=mode)  # worst case: no exit fires, every early head learns
+    fns = {"plain": lambda: plain(x), "last_exit": lambda: last_exit(x)}
+    if batch == 1:
+        fns["step"] = lambda: spec.step(x)
+    t0 = time.perf_counter()
+    for fn in fns.values():  # first calls capture / compile
+        fn()
+        fn()
+    setup_s = time.perf_counter() - t0
     t = _interleaved_ms(fns, device=device, iters=iters, warmup=warmup)
     med = {k: statistics.median(v) for k, v in t.items()}
-    overhead = [100.0 * (a / b - 1.0) for a, b in zip(t["last_exit"], t["plain"])]
-    update = [s - a for s, a in zip(t["step"], t["last_exit"])]
-    per_exit, baseline_gflops = exit_gflops(model, (c, h, w), device)
-    return {
-        "arch": arch, "device": str(device), "image": [c, h, w], "iters": iters,
-        "plain_median_ms": med["plain"], "plain_p10_ms": _q(t["plain"], 0.1), "plain_p90_ms": _q(t["plain"], 0.9),
-        "last_exit_median_ms": med["last_exit"], "last_exit_p10_ms": _q(t["last_exit"], 0.1),
-        "last_exit_p90_ms": _q(t["last_exit"], 0.9),
-        "last_exit_overhead_pct_median": statistics.median(overhead),
-        "fixed_exit_median_ms": [med[f"exit{k}"] for k in range(model.num_exits - 1)] + [med["last_exit"]],
-        "update_step_median_ms": statistics.median(update),
-        "update_vs_inference_pct": 100.0 * statistics.median(update) / med["last_exit"],
-        "gflops_per_exit": per_exit, "gflops_plain": baseline_gflops,
-        "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "host": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
-    }
+    ratio = [a / b for a, b in zip(t["last_exit"], t["plain"])]
+    out = {"arch": arch, "device": str(device), "mode": mode, "batch": batch, "image": [c, h, w], "iters": iters,
+           "plain_median_ms": med["plain"], "last_exit_median_ms": med["last_exit"],
+           "last_exit_over_plain_median": statistics.median(ratio),
+           "last_exit_over_plain_of_medians": med["last_exit"] / med["plain"],
+           "plain_p10_p90_ms": [_q(t["plain"], 0.1), _q(t["plain"], 0.9)],
+           "last_exit_p10_p90_ms": [_q(t["last_exit"], 0.1), _q(t["last_exit"], 0.9)],
+           "capture_or_compile_s": setup_s,
+           "counts": {k: profile_counts(fn, device) for k, fn in fns.items()}}
+    if "step" in t:
+        update = [s - a for s, a in zip(t["step"], t["last_exit"])]
+        out.update({"step_median_ms": med["step"], "update_median_ms": statistics.median(update),
+                    "update_over_inference": statistics.median(update) / med["last_exit"]})
+    out.update({"torch": torch.__version__, "threads": torch.get_num_threads(),
+                "host": torch.cuda.get_device_name(device) if device.type == "cuda"
+                else platform.processor() or platform.machine()})
+    return out
 
 
 def _q(v: list[float], p: float) -> float:
@@ -85,17 +110,20 @@ def _q(v: list[float], p: float) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--archs", default="revcol_mini,revcol_tiny")
+    ap.add_argument("--archs", default="revcol_tiny")
+    ap.add_argument("--modes", default="none,graph,inductor")
+    ap.add_argument("--batches", default="1,32")
     ap.add_argument("--iters", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--cpu-only", action="store_true")
     args = ap.parse_args()
-    devices = [torch.device("cpu")]
-    if torch.cuda.is_available() and not args.cpu_only:
-        devices.append(torch.device("cuda"))
-    for device in devices:
-        for arch in args.archs.split(","):
-            print(json.dumps(bench(arch, device, args.iters, args.warmup)), flush=True)
+    device = torch.device("cuda" if torch.cuda.is_available() and not args.cpu_only else "cpu")
+    for arch in args.archs.split(","):
+        for mode in args.modes.split(","):
+            if mode == "graph" and device.type != "cuda":
+                continue
+            for batch in (int(b) for b in args.batches.split(",")):
+                print(json.dumps(bench(arch, device, mode, batch, args.iters, args.warmup)), flush=True)
 
 
 if __name__ == "__main__":

@@ -55,16 +55,21 @@ def test_fixed_exit_runs_exactly_the_columns_up_to_it(micro_model):
         h.remove()
 
 
-def test_only_undecided_samples_reach_later_columns(micro_model):
+def test_decided_samples_are_masked_not_dropped_and_columns_stop_when_all_decided(micro_model):
     x = torch.rand(6, 3, 32, 32)
-    conf0 = max_softmax(micro_model.forward_exits(x)[0])
+    ref = micro_model.forward_exits(x)
+    conf0 = max_softmax(ref[0])
     t = conf0.median().item()  # about half the batch leaves at exit 0
     seen = []
     h = micro_model.column(1).register_forward_hook(lambda mod, inp, out: seen.append(inp[0].shape[0]))
     trace = adaptive_forward(micro_model, x, torch.tensor([t, NEVER, NEVER, 0.0]))
-    h.remove()
-    assert seen == [int((conf0 < t).sum())]
+    assert seen == [6]  # no data-dependent shapes: the whole batch goes on while any sample is undecided
     assert trace.exits.tolist() == [0 if c >= t else 3 for c in conf0.tolist()]
+    for b, e in enumerate(trace.exits.tolist()):
+        assert torch.allclose(trace.logits[b], ref[e][b], atol=1e-5)
+    adaptive_forward(micro_model, x, torch.tensor([0.0, NEVER, NEVER, 0.0]))  # everyone leaves at exit 0
+    h.remove()
+    assert seen == [6]  # column 1 never ran again
 
 
 def test_adaptive_run_agrees_with_policy_simulated_from_all_exit_logits(micro_model):

@@ -2,7 +2,7 @@
 import torch
 import torch.nn.functional as F
 
-from workloads.tts.early_exit import ExitTrace, NEVER, fixed_exit_thresholds
+from workloads.tts.early_exit import NEVER, fixed_exit_thresholds
 from workloads.tts.specialization import Specializer, pseudo_labels, specialization_loss
 
 
@@ -22,20 +22,16 @@ def test_loss_sums_earlier_exits_cross_entropy_by_hand():
     # two samples: sample 0 left at exit 2 (exits 0, 1 learn), sample 1 at exit 1 (exit 0 learns)
     l0 = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
     l1 = torch.tensor([[0.5, 0.5], [3.0, 0.0]], dtype=torch.float64)
-    l2 = torch.tensor([[0.0, 4.0]], dtype=torch.float64)
-    trace = ExitTrace(logits=torch.zeros(2, 2), exits=torch.tensor([2, 1]), head_logits=[l0, l1, l2],
-                      reached=[torch.tensor([0, 1]), torch.tensor([0, 1]), torch.tensor([0])])
-    targets = torch.tensor([1, 0])
+    l2 = torch.tensor([[0.0, 4.0], [7.0, -7.0]], dtype=torch.float64)  # row 1 computed, unused (left at exit 1)
+    exits, targets = torch.tensor([2, 1]), torch.tensor([1, 0])
 
     def ce(z, t):  # -log softmax(z)[t], straight from the definition
         return -(z[t] - torch.log(torch.exp(z).sum()))
 
     exit0 = (ce(l0[0], 1) + ce(l0[1], 0)) / 2
     exit1 = ce(l1[0], 1)  # sample 1 chose exit 1 itself: no loss there
-    assert torch.allclose(specialization_loss(trace, targets), exit0 + exit1)
-    only_first = ExitTrace(logits=torch.zeros(1, 2), exits=torch.tensor([0]), head_logits=[l0[:1]],
-                           reached=[torch.tensor([0])])
-    assert specialization_loss(only_first, targets[:1]) is None
+    assert torch.allclose(specialization_loss([l0, l1, l2], exits, targets), exit0 + exit1)
+    assert specialization_loss([l0[:1]], torch.tensor([0]), targets[:1]).item() == 0.0  # nothing to learn
 
 
 def test_specialization_changes_only_earlier_heads(micro_model):

@@ -23,7 +23,8 @@ class TTSConfig:
     n_train: int = 0  # training images (0 = the whole split; synthetic: how many to generate)
     n_test: int = 0  # test images (0 = the whole split; synthetic: how many to generate)
     subset: str = "round"  # specialize: class subset (imagenet: snakes, fruits_vegetables, vehicles, insects, dogs, sharks; digits: round, straight, curvy; synthetic: low, high)
-    stream_split: Literal["test", "train"] = "test"  # where the unlabeled stream comes from: the test split (held-out = the rest) or the train split (paper: ImageNet images outside val)
+    stream_split: Literal["test", "train", "unlabeled"] = "test"  # stream source: the test split (held-out = the rest), the train split, or imagenet/test/*.JPEG (paper text: the unlabeled ImageNet test set)
+    stream_pick: Literal["predicted", "labelled"] = "predicted"  # stream = images the baseline's last exit predicts as subset classes (paper, mistakes included) or picked by true label
     n_stream_per_class: int = 100  # stream images per subset class (paper: 100)
     lr: float = 1e-4  # SGD learning rate of the test-time update (paper: 1e-4)
     momentum: float = 0.0  # SGD momentum of the test-time update (paper: plain SGD)
@@ -32,3 +33,4 @@ class TTSConfig:
     thresholds: tuple[float, ...] = (0.5, 0.6, 0.7, 0.8, 0.9)  # specialize: thresholds of the latency-accuracy curves (Fig. 4)
     latency_images: int = 100  # images timed one by one (batch 1) per measured point; 0 = all
     latency_warmup: int = 10  # untimed passes before timing
+    compile: Literal["none", "graph", "inductor"] = "none"  # exit pass + update: eager, CUDA graphs (CUDA only) or torch.compile; same results

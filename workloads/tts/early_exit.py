@@ -3,6 +3,12 @@
 Columns run in order; after column ``i`` its head is evaluated and, when the largest softmax score
 reaches the exit's threshold, that prediction is returned and the later columns are never computed.
 The last exit always answers.
+
+The pass keeps every tensor at the batch's shape: a sample that has left is marked in a mask (``torch.where``
+picks its logits and exit index), never dropped by indexing, so no shape depends on the data and each column
+can be captured or compiled once (:mod:`workloads.tts.compiled`). The only host read is one flag per early
+exit ("is any sample still undecided?"): at batch 1 the later columns are skipped exactly as in the paper; at
+a larger batch they run on the whole batch until every sample has left (the paper measures batch 1).
 """
 from __future__ import annotations
 
@@ -43,59 +49,100 @@ def fixed_exit_thresholds(exit_index: int, num_exits: int) -> torch.Tensor:
     return t
 
 
+def effective_thresholds(thresholds: Sequence[float] | torch.Tensor, num_exits: int, device) -> torch.Tensor:
+    """Per-exit thresholds as a float64 tensor on ``device`` (the last entry is never read: the last exit
+    answers for every sample still undecided). Float64: each 0-d entry then compares at the confidences' own
+    precision, as a Python float would."""
+    t = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
+    if t.numel() != num_exits:
+        raise ValueError(f"got {t.numel()} thresholds for a model with {num_exits} exits; give one per exit")
+    return t.to(device)
+
+
+def exit_decision(logits: torch.Tensor, threshold: torch.Tensor, out_logits: torch.Tensor, exits: torch.Tensor,
+                  undecided: torch.Tensor, last: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The exit rule of Sec. 3.2 at one exit for the whole batch, as masks.
+
+    A sample still ``undecided`` whose max-softmax reaches ``threshold`` (at the ``last`` exit: every one
+    still undecided) leaves here: its ``out_logits`` row becomes ``logits``. ``exits`` counts the exits a
+    sample has passed undecided, so once it has left it holds the index of its exit. Returns the new
+    (out_logits, exits, undecided). Few kernels on purpose: at batch 1 each op is a launch."""
+    fires = undecided if last else undecided & (max_softmax(logits) >= threshold)
+    out_logits = torch.where(fires[:, None], logits, out_logits)
+    undecided = undecided ^ fires  # fires lies inside undecided: this removes them
+    return out_logits, exits if last else exits + undecided, undecided
+
+
 @dataclass
 class ExitTrace:
-    """Outcome of one adaptive pass over a batch.
+    """Outcome of one adaptive pass over a batch of B samples.
 
     logits: (B, C) logits of each sample's selected exit; exits: (B,) selected exit index;
-    head_logits[j]: logits of exit ``j`` for the samples that reached column ``j`` (rows ``reached[j]``)."""
+    head_logits[j] / pooled[j]: logits of exit ``j`` and the pooled features it read, for the whole batch
+    (rows of samples that left before ``j`` are computed but unused), for every column that ran;
+    columns_run: how many columns ran (1 + the largest selected exit)."""
 
     logits: torch.Tensor
     exits: torch.Tensor
     head_logits: list[torch.Tensor] = field(default_factory=list)
-    reached: list[torch.Tensor] = field(default_factory=list)
+    pooled: list[torch.Tensor] = field(default_factory=list)
+    columns_run: int = 0
 
 
-def adaptive_forward(model: nn.Module, x: torch.Tensor, thresholds: Sequence[float] | torch.Tensor,
-                     head_grad: bool = False) -> ExitTrace:
-    """Run ``model`` (an :class:`~workloads.tts.revcol.EarlyExitRevCol`) column by column, dropping every
-    sample whose exit fired, so later columns only see (and spend compute on) the undecided samples.
+def column_exit_step(model: nn.Module, i: int, inputs: torch.Tensor, feats: list[torch.Tensor] | None,
+                     threshold: torch.Tensor, out_logits: torch.Tensor, exits: torch.Tensor,
+                     undecided: torch.Tensor) -> tuple:
+    """Column ``i`` and its exit for the whole batch: the unit that is captured or compiled once per column.
 
-    The backbone runs without gradients; with ``head_grad`` the heads keep their graph, so test-time
-    specialization can back-propagate into them without evaluating them twice (Sec. 3.3)."""
-    thresholds = torch.as_tensor(thresholds, dtype=torch.float32)
-    n_exits = model.num_exits
-    if thresholds.numel() != n_exits:
-        raise ValueError(f"got {thresholds.numel()} thresholds for a model with {n_exits} exits; give one per exit")
+    ``inputs`` is the image batch for column 0 (it goes through the stem here) and the stem output for the
+    later columns. Returns (stem, feats, pooled, logits, out_logits, exits, undecided, any_undecided); the last
+    is a 0-d bool tensor, the one value the caller reads on the host (``None`` at the last exit)."""
+    stem = model.embed(inputs) if i == 0 else inputs
+    feats = model.column(i)(stem, feats)
+    head = model.cls_blocks[i]
+    pooled = head.pool(feats[-1])
+    logits = head.classifier(pooled)
+    last = i == model.num_exits - 1
+    out_logits, exits, undecided = exit_decision(logits, threshold, out_logits, exits, undecided, last)
+    return stem, feats, pooled, logits, out_logits, exits, undecided, None if last else undecided.any()
+
+
+def initial_exit_state(x: torch.Tensor, num_classes: int, dtype: torch.dtype
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(out_logits, exits, undecided) before the first column: nothing decided yet."""
     b = x.shape[0]
-    out_logits = None
-    exits = torch.full((b,), n_exits - 1, dtype=torch.int64, device=x.device)
-    active = torch.arange(b, device=x.device)
-    trace = ExitTrace(logits=torch.empty(0), exits=exits)
-    with torch.no_grad():
-        stem = model.embed(x)
-    feats = None
+    return (torch.zeros(b, num_classes, dtype=dtype, device=x.device),
+            torch.zeros(b, dtype=torch.int64, device=x.device),
+            torch.ones(b, dtype=torch.bool, device=x.device))
+
+
+@torch.no_grad()
+def adaptive_forward(model: nn.Module, x: torch.Tensor, thresholds: Sequence[float] | torch.Tensor) -> ExitTrace:
+    """Run ``model`` (an :class:`~workloads.tts.revcol.EarlyExitRevCol`) column by column until every sample's
+    exit has fired (eager; :class:`workloads.tts.compiled.ExitRunner` runs the same steps captured or compiled).
+
+    Without gradients: test-time specialization recomputes the early heads from ``trace.pooled`` (a LayerNorm
+    and a Linear per head) instead of keeping a graph through the pass."""
+    return run_exits(model, x, effective_thresholds(thresholds, model.num_exits, x.device))
+
+
+@torch.no_grad()
+def run_exits(model: nn.Module, x: torch.Tensor, thr: torch.Tensor, steps: Sequence | None = None) -> ExitTrace:
+    """``adaptive_forward`` with thresholds already made by ``effective_thresholds``; ``steps[i]`` replaces
+    ``column_exit_step`` for column ``i`` (a compiled version of it, called without the model and index)."""
+    n_exits = model.num_exits
+    out_logits, exits, undecided = initial_exit_state(x, model.num_classes, next(model.parameters()).dtype)
+    trace = ExitTrace(logits=out_logits, exits=exits)
+    inputs, feats = x, None
     for i in range(n_exits):
-        with torch.no_grad():
-            feats = model.column(i)(stem, feats)
-        with torch.set_grad_enabled(head_grad):
-            logits = model.cls_blocks[i](feats[-1])
-        if out_logits is None:
-            out_logits = logits.new_empty((b, logits.shape[1]))
+        args = (inputs, feats, thr[i], out_logits, exits, undecided)
+        out = steps[i](*args) if steps is not None else column_exit_step(model, i, *args)
+        inputs, feats, pooled, logits, out_logits, exits, undecided, left = out
         trace.head_logits.append(logits)
-        trace.reached.append(active)
-        if i == n_exits - 1:
-            done = torch.ones(len(active), dtype=torch.bool, device=x.device)
-        else:
-            done = max_softmax(logits.detach()) >= thresholds[i].item()
-        out_logits[active[done]] = logits.detach()[done]
-        exits[active[done]] = i
-        keep = ~done
-        if not bool(keep.any()):
+        trace.pooled.append(pooled)
+        trace.columns_run = i + 1
+        if i < n_exits - 1 and not bool(left):  # the one host read of this exit
             break
-        if not bool(keep.all()):  # at batch 1 the samples still running are all of them: skip the gather
-            active = active[keep]
-            stem = stem[keep]
-            feats = [f[keep] for f in feats]
-    trace.logits = out_logits
+    trace.logits, trace.exits = out_logits, exits
     return trace

@@ -12,7 +12,8 @@ from torch.utils.data import Dataset
 
 from workloads.common.flops import count_flops
 from workloads.common.training import make_loader
-from workloads.tts.early_exit import adaptive_forward, max_softmax, select_exit
+from workloads.tts.compiled import ExitRunner, PlainRunner
+from workloads.tts.early_exit import max_softmax, select_exit
 
 
 @torch.no_grad()
@@ -28,6 +29,15 @@ def exit_logits(model: nn.Module, dataset: Dataset, *, device: torch.device, bat
             per_exit[j].append(lg.float().cpu())
         labels.append(torch.as_tensor(y))
     return [torch.cat(p) for p in per_exit], torch.cat(labels)
+
+
+@torch.no_grad()
+def last_exit_predictions(model: nn.Module, dataset: Dataset, *, device: torch.device, batch_size: int = 256
+                          ) -> torch.Tensor:
+    """Class the baseline (all columns, last exit) predicts for every image, on CPU: how the paper picks the
+    specialization stream without labels (Sec. 4.2)."""
+    model.eval().to(device)
+    return torch.cat([model(x.to(device)).argmax(1).cpu() for x, _ in make_loader(dataset, batch_size)])
 
 
 def policy_outcome(logits: Sequence[torch.Tensor], labels: torch.Tensor, thresholds: torch.Tensor) -> dict:
@@ -85,18 +95,21 @@ def per_image_latency_ms(fn: Callable[[torch.Tensor], object], images: Sequence[
 
 
 def adaptive_latency_ms(model: nn.Module, images: Sequence[torch.Tensor], thresholds: torch.Tensor, *,
-                        device: torch.device, warmup: int = 10) -> list[float]:
-    """Per-image latency of the truly adaptive model (later columns skipped) at batch size 1."""
+                        device: torch.device, warmup: int = 10, compile: str = "none") -> list[float]:
+    """Per-image latency of the truly adaptive model (later columns skipped) at batch size 1, run eagerly or
+    captured/compiled (``compile``: none | graph | inductor; the warm-up passes include the capture)."""
     model.eval()
-    return per_image_latency_ms(lambda x: adaptive_forward(model, x, thresholds), images, device=device,
-                                warmup=warmup)
+    return per_image_latency_ms(ExitRunner(model, thresholds, compile=compile), images, device=device,
+                                warmup=max(warmup, 1) if compile != "none" else warmup)
 
 
 def baseline_latency_ms(model: nn.Module, images: Sequence[torch.Tensor], *, device: torch.device,
-                        warmup: int = 10) -> list[float]:
-    """Per-image latency of the plain model (no intermediate heads), the paper's "Baseline" row."""
+                        warmup: int = 10, compile: str = "none") -> list[float]:
+    """Per-image latency of the plain model (no intermediate heads), the paper's "Baseline" row, in the same
+    ``compile`` mode as the adaptive one."""
     model.eval()
-    return per_image_latency_ms(model, images, device=device, warmup=warmup)
+    return per_image_latency_ms(PlainRunner(model, compile=compile), images, device=device,
+                                warmup=max(warmup, 1) if compile != "none" else warmup)
 
 
 def latency_stats(times_ms: Sequence[float]) -> dict[str, float]:

@@ -14,9 +14,10 @@ from workloads.common.datasets import dataset_info
 from workloads.tts.config import TTSConfig
 from workloads.tts.curves import matched_cost_gain
 from workloads.tts.data import load_split, split_for_subset, subset_classes
-from workloads.tts.early_exit import NEVER, adaptive_forward, uniform_thresholds
-from workloads.tts.measure import (adaptive_latency_ms, baseline_latency_ms, exit_gflops, exit_logits, latency_stats,
-                                   mean_gflops, policy_outcome, timing_images)
+from workloads.tts.compiled import ExitRunner, check_compile_mode
+from workloads.tts.early_exit import NEVER, uniform_thresholds
+from workloads.tts.measure import (adaptive_latency_ms, baseline_latency_ms, exit_gflops, exit_logits,
+                                   last_exit_predictions, latency_stats, mean_gflops, policy_outcome, timing_images)
 from workloads.tts.plots import save_panels
 from workloads.tts.policy import parse_policy
 from workloads.tts.source import ModelRecipe, get_tts_model
@@ -39,6 +40,8 @@ def check_config(cfg: TTSConfig) -> None:
             raise ValueError(f"lr must be positive, got {cfg.lr}")
     if cfg.latency_images < 0 or cfg.latency_warmup < 0:
         raise ValueError("latency_images and latency_warmup must be >= 0")
+    if cfg.compile != "none" and cfg.latency_warmup < 1:
+        raise ValueError(f"compile={cfg.compile} captures/compiles during the warm-up passes: set latency_warmup >= 1")
 
 
 def _tag(t: float) -> str:
@@ -55,6 +58,7 @@ def run(cfg: TTSConfig, ctx: Context) -> None:
                          cfg.source_batch_size, cfg.head_epochs, cfg.head_lr, ctx.seed, cfg.reversible,
                          cfg.checkpoint, cfg.heads_checkpoint)
     ctx.progress(0, 3, "model")
+    check_compile_mode(cfg.compile, torch.device(ctx.device))
     model, meta = get_tts_model(recipe, train, cache_dir=ctx.cache_dir, device=ctx.device, test=test)
     ctx.summary(**{k: v for k, v in meta.items() if k.endswith("_test_accuracy")})
     shape = (info.channels, info.image_size, info.image_size)
@@ -74,11 +78,12 @@ def _run_exits(cfg, ctx, model, test, per_exit_gflops, baseline_gflops) -> None:
     images = timing_images(test, cfg.latency_images, ctx.seed)
     if thresholds is None:
         acc = 100.0 * (logits[-1].argmax(1) == labels).double().mean().item()
-        times = baseline_latency_ms(model, images, device=ctx.device, warmup=cfg.latency_warmup)
+        times = baseline_latency_ms(model, images, device=ctx.device, warmup=cfg.latency_warmup, compile=cfg.compile)
         ctx.summary(accuracy=acc, gflops=baseline_gflops, **latency_stats(times), exit_mean=model.num_exits - 1)
         return
     out = policy_outcome(logits, labels, thresholds)
-    times = adaptive_latency_ms(model, images, thresholds, device=ctx.device, warmup=cfg.latency_warmup)
+    times = adaptive_latency_ms(model, images, thresholds, device=ctx.device, warmup=cfg.latency_warmup,
+                                compile=cfg.compile)
     ctx.summary(accuracy=out["accuracy"], gflops=mean_gflops(out["exits"], per_exit_gflops),
                 exit_mean=out["exits"].double().mean().item(), **latency_stats(times),
                 **{f"exit_frac_{j}": f for j, f in enumerate(out["exit_fractions"])})
@@ -91,13 +96,15 @@ def _curve(cfg, ctx, model, data: Dataset, per_exit_gflops, images) -> dict[floa
     for t in cfg.thresholds:
         thr = uniform_thresholds(t, model.num_exits)
         out = policy_outcome(logits, labels, thr)
-        lat = latency_stats(adaptive_latency_ms(model, images, thr, device=ctx.device, warmup=cfg.latency_warmup))
+        lat = latency_stats(adaptive_latency_ms(model, images, thr, device=ctx.device, warmup=cfg.latency_warmup,
+                                                compile=cfg.compile))
         points[t] = {"accuracy": out["accuracy"], "gflops": mean_gflops(out["exits"], per_exit_gflops),
                      "latency_ms": lat["latency_ms"], "exit_mean": out["exits"].double().mean().item()}
     return points
 
 
-def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 30) -> dict[str, float]:
+def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 30, compile: str = "none"
+                 ) -> dict[str, float]:
     """Worst case of Sec. 4.2: no early exit fires, so every early head takes a gradient step. Median
     time of inference alone and of inference + update; the update is run on a copy of the heads' state
     that is restored afterwards, so it leaves the measured model unchanged."""
@@ -105,13 +112,13 @@ def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 3
     state = {k: v.clone() for k, v in model.cls_blocks.state_dict().items()}
     x = image.to(device)[None]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    spec = Specializer(model, never, lr=lr)
+    spec = Specializer(model, never, lr=lr, compile=compile)
+    inference = ExitRunner(model, never, compile=compile)
     infer, step = [], []
     for i in range(repeats + 3):
         sync()
         t0 = time.perf_counter()
-        with torch.no_grad():
-            adaptive_forward(model, x, never)
+        inference(x)
         sync()
         t1 = time.perf_counter()
         spec.step(x)
@@ -131,27 +138,32 @@ def _run_specialize(cfg, ctx, model, test, per_exit_gflops) -> None:
     after specializing on the subset's stream (Sec. 4.2)."""
     classes = subset_classes(cfg.dataset, cfg.subset)
     split = split_for_subset(cfg.dataset, classes, test=test, stream_split=cfg.stream_split,
-                             per_class=cfg.n_stream_per_class, root=ctx.data_root, n_train=cfg.n_train, seed=ctx.seed)
+                             per_class=cfg.n_stream_per_class, root=ctx.data_root, n_train=cfg.n_train, seed=ctx.seed,
+                             stream_pick=cfg.stream_pick,
+                             predict=lambda ds: last_exit_predictions(model, ds, device=ctx.device))
     sets = {"subset": split.held_out, "other": split.other}
     images = {k: timing_images(v, cfg.latency_images, ctx.seed) for k, v in sets.items()}
     curves = {("before", k): _curve(cfg, ctx, model, v, per_exit_gflops, images[k]) for k, v in sets.items()}
-    ctx.summary(**_update_cost(model, images["other"][0], cfg.lr, ctx.device))
+    ctx.summary(**_update_cost(model, images["other"][0], cfg.lr, ctx.device, compile=cfg.compile))
 
     spec = Specializer(model, uniform_thresholds(cfg.adapt_threshold, model.num_exits), lr=cfg.lr,
-                       momentum=cfg.momentum)
+                       momentum=cfg.momentum, compile=cfg.compile)
     loader = DataLoader(split.stream, batch_size=cfg.batch_size, shuffle=False, num_workers=0)
-    n_seen, exit_sum, correct = 0, 0.0, 0
+    n_seen, exit_sum, correct, labelled = 0, 0.0, 0, 0
     for step, (x, y) in enumerate(loader):
         trace = spec.step(x.to(ctx.device))
         n_seen += len(y)
         exit_sum += trace.exits.double().sum().item()
-        correct += (trace.logits.argmax(1).cpu() == y).sum().item()  # monitoring only: labels never reach the update
+        known = y >= 0  # unlabeled stream images carry -1
+        correct += (trace.logits.argmax(1).cpu()[known] == y[known]).sum().item()  # monitoring only: labels never reach the update
+        labelled += int(known.sum())
         if step % 20 == 0 or n_seen == len(split.stream):
-            ctx.report(step, stream_exit_mean=exit_sum / n_seen, stream_accuracy=100.0 * correct / n_seen)
+            acc = {"stream_accuracy": 100.0 * correct / labelled} if labelled else {}
+            ctx.report(step, stream_exit_mean=exit_sum / n_seen, **acc)
     ctx.progress(2, 3, "after")
     curves.update({("after", k): _curve(cfg, ctx, model, v, per_exit_gflops, images[k]) for k, v in sets.items()})
 
-    metrics: dict[str, float] = {"stream_images": n_seen, "updates": spec.updates,
+    metrics: dict[str, float] = {"stream_images": n_seen, "updates": spec.updates, "held_out_images": len(split.held_out),
                                  "stream_exit_mean": exit_sum / max(1, n_seen)}
     for (when, which), pts in curves.items():
         for t, p in pts.items():
