@@ -244,7 +244,7 @@ def build_model(name: str, num_classes: int, *, image_size: int = 32, in_chans: 
     if name == "wrn28_10":
         net = WideResNet(28, 10, num_classes, in_chans)
     elif name == "resnext29_32x4d":
-        net = ResNeXtCifar(29, 32, 4, num_classes, in_chans)
+        net = ResNeXtCifar(29, 4, 32, num_classes, in_chans)  # RobustBench/AugMix: cardinality 4, base width 32 (6.9M)
     elif name == "resnet20":
         net = CifarResNet(3, (16, 32, 64), num_classes, in_chans)
     elif name == "small_resnet":

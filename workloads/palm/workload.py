@@ -11,9 +11,11 @@ import torch
 from orchestrator.context import Context
 from orchestrator.registry import ConfigError, register
 from workloads.common.datasets import dataset_info
+from workloads.common.models import build_model
 from workloads.common.source_model import get_source_model
 from workloads.common.streams import ctta_stream
 from workloads.palm.adapters import BNAdapt, CoTTA, Law, Palm, Source, Surgical, Tent
+from workloads.palm.checkpoints import download_hint, load_source_checkpoint
 from workloads.palm.config import PalmConfig, resolve
 from workloads.palm.plots import plot_importance
 
@@ -52,12 +54,17 @@ def source_model(cfg: PalmConfig, ctx: Context):
         checkpoint = str(ctx.data_root / "checkpoints" / f"{arch}-{clean}.pt") if ctx.scale == "paper" else ""
     if checkpoint and not Path(checkpoint).is_file():
         raise ConfigError(
-            f"palm: source checkpoint {checkpoint} not found. At paper scale the source model is the RobustBench one "
-            f"({arch} for {cfg.dataset}) saved as a state_dict at that path (or give --set checkpoint=PATH); "
-            f"nothing is downloaded.")
+            f"palm: source checkpoint {checkpoint} not found. The {cfg.dataset} source model is {arch}: "
+            f"{download_hint(arch, Path(checkpoint))} (or give --set checkpoint=PATH). Nothing is downloaded and "
+            f"no paper-scale source model is trained here.")
+    if checkpoint:
+        info = dataset_info(clean)
+        model = build_model(arch, info.num_classes, image_size=info.image_size, in_chans=info.channels,
+                            mean=info.mean, std=info.std)
+        return load_source_checkpoint(model, arch, checkpoint).to(ctx.device).eval()
     # The source model is the same for every trial of a sweep (seed 0): only the adaptation varies by seed.
     return get_source_model(arch, clean, cache_dir=ctx.cache_dir, device=ctx.device, seed=0,
-                            epochs=cfg.source_epochs, lr=0.05, checkpoint=checkpoint or None, root=ctx.data_root,
+                            epochs=cfg.source_epochs, lr=0.05, root=ctx.data_root,
                             n_train=512 if clean == "synthetic" else None)
 
 
