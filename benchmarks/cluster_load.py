@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
+import support.toy_workloads  # noqa: E402,F401  (registers toy_quadratic, the load test's workload)
 from support.two_node_cluster import TwoNodeCluster, unshare_problem  # noqa: E402
 
 

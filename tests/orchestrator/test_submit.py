@@ -85,7 +85,7 @@ def test_submit_runs_the_sweep_as_a_ray_job(tmp_path, capsys):
         os.environ["ORCHESTRATOR_SUBMIT_ENV"] = "ORCHESTRATOR_PLUGINS=support.toy_workloads,PYTHONPATH=tests"
         try:
             rc = main(["submit", str(SWEEP), "--scale", "smoke", "--address", f"http://127.0.0.1:{dash}",
-                       "--tracking-uri", f"sqlite:///{db}", "--follow"])
+                       "--tracking-uri", f"sqlite:///{db}", "--storage-path", str(tmp_path / "ray"), "--follow"])
         finally:
             os.environ.pop("ORCHESTRATOR_SUBMIT_ENV", None)
         captured = capsys.readouterr()
@@ -96,6 +96,9 @@ def test_submit_runs_the_sweep_as_a_ray_job(tmp_path, capsys):
         df = mlflow.search_runs(experiment_names=["toy-submit"], filter_string="tags.`orchestrator.role` = 'trial'")
         assert len(df) == 2 and set(df["status"]) == {"FINISHED"}
         assert sorted(df["metrics.objective"]) == pytest.approx([1.0, 2.0])
+        # Tune's state and the resume pointer stay in the given storage, not in the job's temporary dir
+        assert (tmp_path / "ray" / "toy-submit-smoke.latest.json").is_file()
+        assert set(df["tags.git_commit"]) != {"unknown"}  # the submitting checkout's commit reached the job
     finally:
         head.terminate()
         try:
