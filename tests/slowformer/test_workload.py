@@ -47,6 +47,7 @@ def test_no_attack_equals_clean_and_random_location_runs(tmp_path):
     (dict(method="ats", efficient_checkpoint="x.pt"), "parameter-free"),
     (dict(tap_target=10, attack="tap"), "not a class"),
     (dict(arch="resnet18"), "not a ViT"),
+    (dict(target_depth=2.5), "0-based layer index"),
 ])
 def test_impossible_options_raise_clear_errors(tmp_path, bad, match):
     with pytest.raises(ConfigError, match=match):
@@ -55,6 +56,12 @@ def test_impossible_options_raise_clear_errors(tmp_path, bad, match):
 
 def test_missing_and_corrupt_checkpoints_raise(tmp_path):
     from workloads.common.models import CheckpointError
+
+    # paper scale (require_checkpoints) never trains a stand-in: it names what to download
+    with pytest.raises(CheckpointError, match="deit_tiny_patch16_224-a1311bcf.pth"):
+        _run(tmp_path, require_checkpoints=True, arch="deit_tiny_patch16_224")
+    with pytest.raises(CheckpointError, match="NVlabs/A-ViT"):
+        _run(tmp_path, require_checkpoints=True, checkpoint="deit.pth")
 
     with pytest.raises(CheckpointError, match="does not exist"):
         _run(tmp_path, checkpoint=str(tmp_path / "missing.pt"))
