@@ -186,7 +186,8 @@ def submit(sweep: Sweep, *, address: str, scale: str, sets: list[str], follow: b
     finally:
         shutil.rmtree(snapshot, ignore_errors=True)
     print(f"submitted job {job_id}: {entrypoint}")
-    print(f"Tune state in {storage} (head node) ; follow: ray job logs {job_id} --follow --address {address} ; "
+    where = storage if is_uri(storage) else f"{storage} on the head node"
+    print(f"Tune state in {where} ; follow: ray job logs {job_id} --follow --address {address} ; "
           f"resume: orchestrator submit {sweep.rel_path} --scale {scale} --address {address} --resume "
           f"--storage-path {storage}")
     if follow:
