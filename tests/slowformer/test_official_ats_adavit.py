@@ -5,9 +5,10 @@ import torch
 from tests.slowformer import official_reference as ref
 from workloads.common.models import CheckpointError, build_model
 from workloads.slowformer import ats
-from workloads.slowformer.attack import paper_gflops
+from workloads.slowformer.attack import dense_paper_gflops, paper_gflops
 from workloads.slowformer.checkpoints import adavit_release_to_ours, load_adavit_release
-from workloads.slowformer.compute import (ViTShape, adavit_block_flops, adavit_paper_block_gmacs, ats_paper_counts,
+from workloads.slowformer.compute import (ViTShape, adavit_block_flops, adavit_paper_block_gmacs, adavit_paper_gflops,
+                                          ats_paper_counts,
                                           paper_convention_gflops)
 from workloads.slowformer.models import ATSViT, AdaViT
 
@@ -120,3 +121,15 @@ def test_adavit_flops_exact_and_table_convention():
     want = d * (2 + 2) + 5 * N * d + (N - 1) * d + 3 * n * d * da + 2 * n * n * da + n * da * da + 5 * N * d + n * da * hid + n * hid * d
     assert adavit_paper_block_gmacs(h, n, 1, 1, shape) * 1e9 == pytest.approx(want)
     assert adavit_paper_block_gmacs(0, n, 1, 1, shape) * 1e9 == pytest.approx(d * 4)  # no head: only the selectors
+
+
+def test_adavit_dense_reference_of_the_table_convention_bounds_the_clean_model(tmp_path):
+    model, _ = _adavit_from_release(tmp_path)
+    x = torch.rand(4, 3, IMAGE, IMAGE, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        model(x)
+    s = model.shape
+    full = adavit_paper_gflops(torch.full((1, DEPTH), s.num_patches + 1), torch.full((1, DEPTH), HEADS),
+                               torch.ones(1, DEPTH, 2, dtype=torch.long), s)
+    assert dense_paper_gflops(model) == pytest.approx(float(full[0]))
+    assert torch.all(model.paper_gflops() < dense_paper_gflops(model))

@@ -209,8 +209,8 @@ def test_measure_reports_both_conventions_and_paper_uses_rounded_means(tmp_path)
     stats = measure(model, data, device=torch.device("cpu"), batch_size=4)
     counts = [round(t) for t in stats["tokens"].tolist()]
     assert paper_gflops(model, stats) == pytest.approx(paper_convention_gflops(counts, model.shape))
-    assert paper_gflops(model, stats) < dense_paper_gflops(model.shape)
-    assert 0 < stats["gflops"] < dense_paper_gflops(model.shape)  # exact GMACs: no LayerNorm, no entering-token charge
+    assert paper_gflops(model, stats) < dense_paper_gflops(model)
+    assert 0 < stats["gflops"] < dense_paper_gflops(model)  # exact GMACs: no LayerNorm, no entering-token charge
 
 
 def test_paper_scale_without_checkpoints_names_what_to_download():

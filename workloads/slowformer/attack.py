@@ -10,7 +10,7 @@ import torch.nn as nn
 from torch.utils.data import DataLoader, Dataset
 
 from workloads.slowformer import patch as patch_ops
-from workloads.slowformer.compute import ats_paper_counts, avit_paper_counts, paper_convention_gflops
+from workloads.slowformer.compute import adavit_paper_gflops, ats_paper_counts, avit_paper_counts, paper_convention_gflops
 from workloads.slowformer.models import AdaViT, ATSViT
 
 
@@ -134,6 +134,14 @@ def paper_gflops(model: nn.Module, stats: dict) -> float:
     return paper_convention_gflops(counts, model.shape)
 
 
-def dense_paper_gflops(shape) -> float:
-    """The dense model by the same convention (1.258 DeiT-Tiny, 4.608 DeiT-Small: engine_act.py:279-283)."""
-    return paper_convention_gflops([shape.num_patches + 1] * shape.depth, shape)
+def dense_paper_gflops(model: nn.Module) -> float:
+    """F_max by the same convention: every token through every block (1.258 DeiT-Tiny, 4.608 DeiT-Small:
+    engine_act.py:279-283); for AdaViT its own table with every token, head and gate on (the table charges
+    the decision layers, so the backbone's dense count would sit below the clean AdaViT)."""
+    shape = model.shape
+    full = [shape.num_patches + 1] * shape.depth
+    if isinstance(model, AdaViT):
+        ones = torch.ones(1, shape.depth, dtype=torch.long)
+        return float(adavit_paper_gflops(ones * full[0], ones * shape.num_heads, torch.ones(1, shape.depth, 2,
+                                                                                            dtype=torch.long), shape)[0])
+    return paper_convention_gflops(full, shape)

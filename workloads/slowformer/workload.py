@@ -253,7 +253,7 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     f_min = clean["gflops"]
     # two GFLOPs conventions: "exact" charges every image what it ran; "paper" is the authors' code's count
     # from mean token counts (the published GFLOPs and Attack Success use it, so the tables' attack_success does)
-    p_att, p_min, p_max = paper_gflops(model, attacked), paper_gflops(model, clean), dense_paper_gflops(model.shape)
+    p_att, p_min, p_max = paper_gflops(model, attacked), paper_gflops(model, clean), dense_paper_gflops(model)
     summary = {"gflops": p_att, "gflops_clean": p_min, "gflops_dense": p_max,
                "gflops_exact": attacked["gflops"], "gflops_clean_exact": f_min, "gflops_dense_exact": f_max,
                "top1": attacked["top1"], "top1_clean": clean["top1"], "top1_dense": top1_dense,
