@@ -136,7 +136,10 @@ def read_plan(client, experiment_id: str, parent_id: str, search_metric: str | N
 def settle_dead_launch(client, experiment_id: str, scale: str) -> str | None:
     """A new launch first closes the previous one if its driver died (no run stays RUNNING forever)."""
     parent = latest_parent(client, experiment_id, scale)
-    if parent is None or parent.info.status != "RUNNING" or driver_alive(parent.data.tags.get(DRIVER_TAG)):
+    if parent is None or parent.info.status != "RUNNING":
+        return None
+    driver = parent.data.tags.get(DRIVER_TAG)
+    if not driver or driver_alive(driver):  # untagged (e.g. a --local launch): it may be running right now
         return None
     read_plan(client, experiment_id, parent.info.run_id)
     client.set_tag(parent.info.run_id, INTERRUPTED_TAG, "the driver process died; superseded by a new launch")
