@@ -34,11 +34,26 @@ def test_head_training_moves_only_early_heads_and_learns(micro_model):
 def test_test_split_stream_is_disjoint_from_held_out_and_other():
     ds = _blobs(n_per_class=10)
     split = split_for_subset("synthetic", [1, 3], test=ds, stream_split="test", per_class=4, root=None, n_train=0,
-                             seed=0)
+                             seed=0, stream_pick="labelled")
     stream, held, other = (set(s.indices) for s in (split.stream, split.held_out, split.other))
     assert len(stream) == 8 and len(held) == 12 and len(other) == 20
     assert not (stream & held) and not (stream & other) and not (held & other)
     assert sorted(set(labels_of(split.stream))) == [1, 3] and sorted(set(labels_of(split.other))) == [0, 2]
+
+
+def test_predicted_test_split_stream_excludes_streamed_images_from_both_evaluation_sets():
+    ds = _blobs(n_per_class=10)
+    labels = torch.tensor(labels_of(ds))
+    preds = labels.clone()
+    preds[labels == 0] = 1  # the baseline calls every class-0 image a 1: they join the stream
+    missed = int(torch.nonzero(labels == 3)[0])
+    preds[missed] = 2  # and misses one 3: it is never streamed, so it is held out
+    split = split_for_subset("synthetic", [1, 3], test=ds, stream_split="test", per_class=30, root=None, n_train=0,
+                             seed=0, predict=lambda d: preds)
+    stream, held, other = (set(s.indices) for s in (split.stream, split.held_out, split.other))
+    assert stream == set(torch.nonzero((preds == 1) | (preds == 3)).flatten().tolist())
+    assert held == {missed}
+    assert other == set(torch.nonzero(labels == 2).flatten().tolist())  # class 0 went to the stream
 
 
 def test_per_class_pick_balances_classes():

@@ -10,7 +10,7 @@ from torch.overrides import TorchFunctionMode
 
 from workloads.tts.compiled import ExitRunner, PlainRunner, check_compile_mode
 from workloads.tts.early_exit import NEVER, adaptive_forward, max_softmax
-from workloads.tts.specialization import Specializer, early_head_parameters
+from workloads.tts.specialization import Specializer, early_head_parameters, head_gradients, head_loss
 
 
 def indexing_step(model, x, thresholds, optimizer=None):
@@ -95,6 +95,23 @@ def test_masked_forward_equals_indexing_on_fixed_and_threshold_policies(micro_mo
             ref_logits, ref_exits = indexing_step(model, x, thr)
         assert torch.equal(trace.exits, ref_exits)
         assert torch.allclose(trace.logits, ref_logits, rtol=0, atol=1e-12)
+
+
+def test_closed_form_head_gradients_equal_autograd_in_float64(micro_model):
+    model = _float64(micro_model)
+    g = torch.Generator().manual_seed(5)
+    pooled = [torch.randn(4, 32, generator=g, dtype=torch.float64) for _ in range(3)]
+    exits, targets = torch.tensor([3, 1, 0, 2]), torch.tensor([7, 2, 2, 9])
+    with torch.no_grad():
+        for p in early_head_parameters(model):  # away from the init (LayerNorm weight 1, bias 0)
+            p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=torch.float64))
+    for count in (1, 2, 3):
+        params = early_head_parameters(model, count)
+        ref = torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params)
+        ours = head_gradients(model, pooled, exits, targets, count)
+        assert len(ours) == len(ref) == 4 * count
+        for a, b in zip(ours, ref):
+            assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-13)
 
 
 class HostReads(TorchFunctionMode):

@@ -32,8 +32,8 @@ def test_table1_rows_run_and_report(tmp_path):
 def test_specialize_runs_updates_and_draws(tmp_path):
     ctx = _run(tmp_path, experiment="specialize", subset="low", n_stream_per_class=3, lr=0.05,
                thresholds=[0.3, 0.9], adapt_threshold=0.9)
-    s = ctx.summaries
-    assert s["stream_images"] == 15 and 0 < s["updates"] <= 15
+    s = ctx.summaries  # stream_pick: predicted (default): up to 3 images per class the baseline predicts in 0-4
+    assert 0 < s["stream_images"] <= 15 and 0 < s["updates"] <= s["stream_images"] and s["held_out_images"] > 0
     for key in ("subset_before_accuracy_t30", "other_after_latency_ms_t90", "update_step_ms", "inference_worst_ms"):
         assert key in s
     assert ctx.artifacts and next(iter(ctx.artifacts.values())).suffix == ".png"
@@ -52,7 +52,9 @@ def test_last_exit_accuracy_is_unchanged_by_specialization(tmp_path):
 @pytest.mark.parametrize("params, match", [
     ({"policy": "fastest"}, "unknown policy"),
     ({"experiment": "specialize", "subset": "snakes"}, "unknown class subset"),
-    ({"experiment": "specialize", "subset": "low", "n_stream_per_class": 500}, "Lower n_stream_per_class"),
+    ({"experiment": "specialize", "subset": "low", "n_stream_per_class": 500, "stream_pick": "labelled"},
+     "Lower n_stream_per_class"),
+    ({"experiment": "specialize", "subset": "low", "stream_split": "unlabeled"}, "stream_split: test"),
     ({"experiment": "specialize", "subset": "low", "thresholds": [-0.1]}, "thresholds"),
     ({"source_epochs": 0}, "source_epochs >= 1"),
 ])

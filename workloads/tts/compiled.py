@@ -4,8 +4,8 @@
 ``graph``: each column's :func:`~workloads.tts.early_exit.column_exit_step` and each update (one per number of
 learned heads) captured once per input shape with ``torch.cuda.graph`` and replayed; CUDA only. Batch 1 RevCol
 inference is bound by kernel launches on a large GPU, which replaying a graph removes.
-``inductor``: the column steps and the update's loss through ``torch.compile`` (backend inductor, static
-shapes); the backward runs through the compiled loss, the SGD arithmetic stays eager (a few foreach kernels).
+``inductor``: the column steps and the update's closed-form gradients through ``torch.compile`` (backend
+inductor, static shapes); the SGD arithmetic stays eager (a few foreach kernels).
 
 Every mode does the same arithmetic in the same order, so the results equal the eager ones (bit for bit for
 ``graph``; inductor may fuse and reorder floating-point operations, to rounding).
@@ -19,7 +19,7 @@ import torch
 import torch.nn as nn
 
 from workloads.tts.early_exit import ExitTrace, column_exit_step, effective_thresholds, initial_exit_state, run_exits
-from workloads.tts.specialization import early_head_parameters, head_loss
+from workloads.tts.specialization import early_head_parameters, head_gradients
 
 COMPILE_MODES = ("none", "graph", "inductor")
 WARMUP_RUNS = 3  # eager runs on a side stream before a capture (cuDNN/cuBLAS pick their kernels then)
@@ -114,12 +114,12 @@ class ExitRunner:
         self.thr = effective_thresholds(thresholds, model.num_exits, device)
         self._graphs: dict[tuple, _ColumnGraphs] = {}
         self._last: _ColumnGraphs | None = None
-        self._steps = self._loss = None
+        self._steps = self._grads = None
         if compile == "inductor":
             _allow_recompiles(8 * model.num_exits)
             self._steps = [torch.compile(partial(column_exit_step, model, i), dynamic=False)
                            for i in range(model.num_exits)]
-            self._loss = torch.compile(partial(head_loss, model), dynamic=False)
+            self._grads = torch.compile(partial(head_gradients, model), dynamic=False)
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> ExitTrace:
@@ -135,7 +135,7 @@ class ExitRunner:
         """One SGD step of the first ``count`` early heads from ``trace`` (the last pass of this runner)."""
         spec = self.spec
         if self.mode != "graph":
-            spec.update_heads(trace.pooled, trace.exits, trace.logits, count, self._loss)
+            spec.update_heads(trace.pooled, trace.exits, trace.logits, count, self._grads)
             return
         graphs = self._last
         if count not in graphs.updates:

@@ -84,13 +84,35 @@ def head_loss(model: nn.Module, pooled: Sequence[torch.Tensor], exits: torch.Ten
 
 
 def head_gradients(model: nn.Module, pooled: Sequence[torch.Tensor], exits: torch.Tensor, targets: torch.Tensor,
-                   count: int, loss_fn: Callable | None = None) -> list[torch.Tensor]:
-    """Gradients of ``head_loss`` w.r.t. the parameters of the first ``count`` heads; ``loss_fn(pooled, exits,
-    targets, count)`` replaces ``head_loss`` (a compiled version of it)."""
-    params = early_head_parameters(model, count)
-    with torch.enable_grad():
-        loss = loss_fn(pooled, exits, targets, count) if loss_fn else head_loss(model, pooled, exits, targets, count)
-        return list(torch.autograd.grad(loss, params))
+                   count: int) -> list[torch.Tensor]:
+    """Gradients of ``head_loss`` w.r.t. the parameters of the first ``count`` heads (in ``head.parameters()``
+    order: LayerNorm weight, bias, Linear weight, bias), in closed form and for all heads at once.
+
+    A head is z = W·(γ·x̂ + β) + b with x̂ the LayerNorm of the pooled features; its loss is
+    Σ_b s_b·CE(z_b, t_b) with s_b = w_b / max(Σw, 1) (``learning_weights``). So dL/dz = s·(softmax(z) − onehot(t)),
+    dW = (dL/dz)ᵀ·y, db = Σ_b dL/dz, dγ = Σ_b (dL/dz·W)·x̂, dβ = Σ_b dL/dz·W (y = γ·x̂ + β). Stacking the
+    heads (they share one shape) makes this ~30 batched kernels without autograd, where autograd took 70
+    launches and ~50 µs each on an H200 host (tested against ``torch.autograd.grad`` of ``head_loss``)."""
+    heads = [model.cls_blocks[j].classifier for j in range(count)]
+    ln = heads[0][0]
+    gamma = torch.stack([h[0].weight for h in heads]).detach()[:, None, :]  # (H, 1, D)
+    beta = torch.stack([h[0].bias for h in heads]).detach()[:, None, :]
+    weight = torch.stack([h[1].weight for h in heads]).detach()  # (H, K, D)
+    bias = torch.stack([h[1].bias for h in heads]).detach()[:, None, :]  # (H, 1, K)
+    x = torch.stack(list(pooled[:count]))  # (H, B, D)
+    xc = x - x.mean(-1, keepdim=True)
+    xhat = xc * torch.rsqrt((xc * xc).mean(-1, keepdim=True) + ln.eps)
+    y = xhat * gamma + beta
+    z = torch.baddbmm(bias, y, weight.transpose(1, 2))  # (H, B, K)
+    w = (exits[None, :] > torch.arange(count, device=exits.device)[:, None]).to(z.dtype)  # (H, B)
+    scale = w / w.sum(1, keepdim=True).clamp_min(1.0)
+    # one-hot by comparison: F.one_hot validates the labels with a host read on some devices
+    onehot = (torch.arange(z.shape[-1], device=z.device)[None, :] == targets[:, None]).to(z.dtype)
+    dz = (z.softmax(-1) - onehot) * scale[..., None]
+    dy = torch.bmm(dz, weight)
+    d_weight = torch.bmm(dz.transpose(1, 2), y)
+    d_bias, d_beta, d_gamma = dz.sum(1), dy.sum(1), (dy * xhat).sum(1)
+    return [g for j in range(count) for g in (d_gamma[j], d_beta[j], d_weight[j], d_bias[j])]
 
 
 class Specializer:
@@ -125,8 +147,11 @@ class Specializer:
         return trace
 
     def update_heads(self, pooled: Sequence[torch.Tensor], exits: torch.Tensor, out_logits: torch.Tensor,
-                     count: int, loss_fn: Callable | None = None) -> None:
-        """The step itself: targets, gradients of the first ``count`` heads, SGD (the unit a graph captures)."""
-        grads = head_gradients(self.model, pooled, exits, pseudo_labels(out_logits), count, loss_fn)
+                     count: int, gradients: Callable | None = None) -> None:
+        """The step itself: targets, gradients of the first ``count`` heads, SGD (the unit a graph captures).
+        ``gradients(pooled, exits, targets, count)`` replaces ``head_gradients`` (a compiled version of it)."""
+        targets = pseudo_labels(out_logits)
+        grads = (gradients(pooled, exits, targets, count) if gradients
+                 else head_gradients(self.model, pooled, exits, targets, count))
         sgd_update_(early_head_parameters(self.model, count), grads, self.buffers[:len(grads)], self.lr,
                     self.momentum)
