@@ -17,9 +17,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orchestrator.context import SCALES
+from orchestrator.paths import sweeps_dir
 from orchestrator.registry import ConfigError, build_config, config_to_dict, get_workload
 
-SWEEPS_DIR = Path(__file__).resolve().parent.parent / "sweeps"
+SWEEPS_DIR = sweeps_dir()  # checkout's sweeps/, or the copy a plain `pip install .` ships (orchestrator.paths)
 DEFAULT_SCALE = "mini"
 # Above this many trials a launch is refused unless the sweep raises ``max_trials``: a 10^7-point grid
 # otherwise hangs while its trials are expanded, with memory growing.

@@ -6,6 +6,7 @@ a cell.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
@@ -13,7 +14,21 @@ from typing import Any, Callable, Literal
 from orchestrator.registry import ConfigError
 
 PUBLISHED_DIR = Path(__file__).parent / "published"
-OUT_DIR = Path(__file__).parent / "out"
+
+
+def output_dir() -> Path:
+    """Rendered tables and reports: ``$ORCHESTRATOR_RESULTS``; in a checkout ``results/out`` (ignored by
+    git); in an installed package ``./results/out`` under the working directory, never site-packages."""
+    env = os.environ.get("ORCHESTRATOR_RESULTS")
+    if env:
+        return Path(env).expanduser()
+    here = Path(__file__).resolve().parent
+    if (here.parent / "sweeps").is_dir() and (here.parent / "pyproject.toml").is_file():
+        return here / "out"
+    return Path.cwd() / "results" / "out"
+
+
+OUT_DIR = output_dir()
 
 
 @dataclass(frozen=True)
