@@ -2,6 +2,7 @@
 previous implementation that dropped decided samples by indexing, written out here in float64; their host
 reads; and the captured (CUDA graphs) and compiled (inductor) modes against the eager one."""
 import copy
+from functools import partial
 
 import pytest
 import torch
@@ -10,6 +11,7 @@ from torch.overrides import TorchFunctionMode
 
 from workloads.tts.compiled import ExitRunner, PlainRunner, check_compile_mode
 from workloads.tts.early_exit import NEVER, adaptive_forward, max_softmax
+from workloads.tts import specialization
 from workloads.tts.specialization import Specializer, early_head_parameters, head_gradients, head_loss
 
 
@@ -59,8 +61,9 @@ def _float64(model):
     return copy.deepcopy(model).double().eval()
 
 
-@pytest.mark.parametrize("batch,momentum", [(1, 0.0), (4, 0.0), (4, 0.9)])
-def test_masked_specialization_equals_indexing_over_several_steps(micro_model, batch, momentum):
+@pytest.mark.parametrize("batch,momentum,closed_form", [(1, 0.0, True), (4, 0.0, False), (4, 0.9, True)])
+def test_masked_specialization_equals_indexing_over_several_steps(micro_model, batch, momentum, closed_form,
+                                                                  monkeypatch):
     ours, ref = _float64(micro_model), _float64(micro_model)
     g = torch.Generator().manual_seed(1)
     stream = [torch.rand(batch, 3, 16, 16, generator=g, dtype=torch.float64) for _ in range(4)]
@@ -70,6 +73,8 @@ def test_masked_specialization_equals_indexing_over_several_steps(micro_model, b
     thresholds = torch.tensor([t, t * 1.05, t * 1.1, 0.0], dtype=torch.float64)
     lr = 0.5
     spec = Specializer(ours, thresholds, lr=lr, momentum=momentum)
+    # both gradient formulations (closed form: the CUDA default; autograd: the CPU default) give the same steps
+    monkeypatch.setattr(specialization, "head_gradients", partial(head_gradients, closed_form=closed_form))
     opt = torch.optim.SGD(early_head_parameters(ref), lr=lr, momentum=momentum)
     seen_exits = set()
     for x in stream:
@@ -108,7 +113,7 @@ def test_closed_form_head_gradients_equal_autograd_in_float64(micro_model):
     for count in (1, 2, 3):
         params = early_head_parameters(model, count)
         ref = torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params)
-        ours = head_gradients(model, pooled, exits, targets, count)
+        ours = head_gradients(model, pooled, exits, targets, count, closed_form=True)
         assert len(ours) == len(ref) == 4 * count
         for a, b in zip(ours, ref):
             assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-13)
