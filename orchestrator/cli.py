@@ -125,7 +125,34 @@ def cmd_run(args: argparse.Namespace) -> int:
         result = run_sweep(sweep, resume=args.resume, tracking_uri=args.tracking_uri, storage_path=args.storage_path,
                            address=args.address, skip_finished=args.skip_finished, verbose=args.tune_verbose)
     _print_summary(result)
+    _after_launch(sweep, result, args.tracking_uri)
     return 1 if result.n_failed else 0
+
+
+def _after_launch(sweep, result, tracking_uri: str | None) -> None:
+    """Put the tables this sweep feeds on its parent run, then say where everything is."""
+    from orchestrator.progress import closing_line
+    from orchestrator.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    if result.parent_run_id:
+        try:
+            from results.parent_record import attach_aggregates, attach_table
+            from results.render import render
+            from results.spec import all_tables
+        except ImportError:  # an orchestrator without the results package
+            attach_table = None
+        if attach_table is not None:
+            tables = [t for t in all_tables().values() if sweep.rel_path in t.sweeps]
+            for spec in tables:
+                attach_table(render(spec, sweep.scale, uri), uri)
+            if not tables:
+                attach_aggregates(sweep.name, result.parent_run_id, uri)
+    if sweep.search:
+        from orchestrator.optuna_study import dashboard_hint
+
+        print(dashboard_hint(sweep, uri))
+    print(closing_line(sweep.name, result.parent_run_id, uri))
 
 
 def cmd_ui(args: argparse.Namespace) -> int:

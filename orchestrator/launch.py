@@ -16,6 +16,7 @@ from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sig
 from orchestrator.launch_state import (DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError, driver_identity,
                                        find_resumable, read_plan, resume_command, settle_dead_launch)
 from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
+from orchestrator.optuna_study import study_kwargs
 from orchestrator.progress import progress_callbacks
 from orchestrator.registry import get_workload
 from orchestrator.run_names import trial_run_name
@@ -365,7 +366,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
             mark_launch(run_dir, driver=driver_identity(), parent_run_id=parent_id)  # for `orchestrator clean`
             warm = (prior.warm_points, prior.warm_rewards) if prior and sweep.search else None
             tuner = Tuner(trainable, param_space=_param_space(sweep, trials),
-                          tune_config=_tune_config(sweep, n_total, warm),
+                          tune_config=_tune_config(sweep, n_total, warm, study=study_kwargs(sweep, uri)),
                           run_config=RunConfig(name=run_name, storage_path=storage,
                                                callbacks=[callback, *_progress_callbacks(plan, varying, sweep.workload)],
                                                failure_config=FailureConfig(max_failures=sweep.max_failures),
@@ -470,7 +471,8 @@ def _search_point(sweep: Sweep, config: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in config.items() if k in free}
 
 
-def _tune_config(sweep: Sweep, n_total: int, warm: tuple[list[dict[str, Any]], list[float]] | None = None):
+def _tune_config(sweep: Sweep, n_total: int, warm: tuple[list[dict[str, Any]], list[float]] | None = None,
+                 study: dict[str, Any] | None = None):
     """``warm``: the finished samples of the launch being resumed and their searched metric, given to Optuna
     as evaluated points so the continued search is the same search, not a fresh one."""
     from ray.tune import TuneConfig
@@ -489,7 +491,8 @@ def _tune_config(sweep: Sweep, n_total: int, warm: tuple[list[dict[str, Any]], l
 
         points, rewards = warm if warm and warm[0] else (None, None)
         algo = SummaryOptunaSearch(metric=sweep.search.metric, mode=sweep.search.mode, seed=sweep.seeds[0],
-                                   points_to_evaluate=points, evaluated_rewards=rewards)
+                                   points_to_evaluate=points, evaluated_rewards=rewards,
+                                   **(study or {}))  # persistent study: orchestrator.optuna_study
         limit = sweep.search.max_concurrent or sweep.max_concurrent
         if limit:
             algo = ConcurrencyLimiter(algo, max_concurrent=limit)
