@@ -51,9 +51,11 @@ def latest_per_trial(df: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([ordered, df[df["tags.config_hash"].isna()]]).sort_index()
 
 
-def fetch_runs(spec: TableSpec, scale: str, tracking_uri: str | None = None) -> pd.DataFrame:
+def fetch_runs(spec: TableSpec, scale: str, tracking_uri: str | None = None,
+               cache: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
     """Finished trial runs of the table's sweeps at ``scale`` that logged their summary metrics, the latest
-    per trial: columns ``params.*``, ``metrics.*``, ``tags.*``."""
+    per trial: columns ``params.*``, ``metrics.*``, ``tags.*``. ``cache`` (experiment name -> its runs at
+    every scale) lets a caller that renders many tables query each experiment once."""
     import mlflow
 
     from orchestrator.tracking import resolve_tracking_uri
@@ -61,12 +63,20 @@ def fetch_runs(spec: TableSpec, scale: str, tracking_uri: str | None = None) -> 
     mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     names = [sweep_name(s) for s in spec.sweeps]
     frames = []
+    finished = f"tags.`orchestrator.role` = 'trial' and attributes.status = 'FINISHED' and tags.`{SUMMARY_TAG}` = 'logged'"
     for name in names:
-        if mlflow.get_experiment_by_name(name) is None:
+        if cache is not None:
+            if name not in cache:
+                known = mlflow.get_experiment_by_name(name) is not None
+                cache[name] = mlflow.search_runs(experiment_names=[name], filter_string=finished) if known \
+                    else pd.DataFrame()
+            df = cache[name]
+            df = df[df["tags.scale"] == scale] if len(df) else df
+        elif mlflow.get_experiment_by_name(name) is None:
             continue
-        df = mlflow.search_runs(experiment_names=[name], output_format="pandas",
-                                filter_string=f"tags.`orchestrator.role` = 'trial' and tags.scale = '{scale}' "
-                                              f"and attributes.status = 'FINISHED' and tags.`{SUMMARY_TAG}` = 'logged'")
+        else:
+            df = mlflow.search_runs(experiment_names=[name], output_format="pandas",
+                                    filter_string=f"{finished} and tags.scale = '{scale}'")
         if len(df):
             frames.append(df)
     if not frames:

@@ -17,12 +17,13 @@ def expected_trials(spec: TableSpec, scale: str) -> int:
     return total
 
 
-def table_status(spec: TableSpec, tracking_uri: str | None = None) -> str:
+def table_status(spec: TableSpec, tracking_uri: str | None = None, cache: dict | None = None) -> str:
+    """``cache``: see ``fetch_runs``; ``False`` when the store does not exist yet (nothing has run)."""
     parts = []
     for scale in SCALES:
         try:
             want = expected_trials(spec, scale)
-            have = len(fetch_runs(spec, scale, tracking_uri))
+            have = 0 if cache is False else len(fetch_runs(spec, scale, tracking_uri, cache=cache))
         except Exception as exc:  # an invalid sweep must not hide the other tables
             return f"invalid: {str(exc).splitlines()[0][:80]}"
         if have >= want > 0:
@@ -32,5 +33,18 @@ def table_status(spec: TableSpec, tracking_uri: str | None = None) -> str:
     return "; ".join(parts) or "runnable"
 
 
+def _store_exists(tracking_uri: str | None) -> bool:
+    from pathlib import Path
+
+    from orchestrator.tracking import resolve_tracking_uri
+
+    uri = resolve_tracking_uri(tracking_uri)
+    return not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///"):]).is_file()
+
+
 def status_rows(tracking_uri: str | None = None) -> list[tuple[str, str, str, str]]:
-    return [(s.id, s.paper, "yes" if s.quickstart else "", table_status(s, tracking_uri)) for s in all_tables().values()]
+    # One query per experiment for all tables and scales; no store yet: nothing ran, and `list` must not
+    # create one (MLflow's schema creation alone takes seconds).
+    cache: dict | bool = {} if _store_exists(tracking_uri) else False
+    return [(s.id, s.paper, "yes" if s.quickstart else "", table_status(s, tracking_uri, cache))
+            for s in all_tables().values()]

@@ -150,3 +150,5 @@ def test_status_counts_expected_vs_finished_trials(store, tmp_path):
     assert table_status(spec, uri) == "partially run at mini (1/2)"
     add_run(uri, "status-sweep", {"x": 2.0, "seed": 0}, {"objective": 1.0})
     assert table_status(spec, uri) == "complete at mini"
+    assert table_status(spec, uri, cache={}) == "complete at mini"  # one query per experiment, same answer
+    assert table_status(spec, uri, cache=False) == "runnable"  # no store yet: nothing ran
