@@ -21,7 +21,10 @@ class NolaConfig:
     basis_size: int = 0              # >0 sets k = l = basis_size (the paper's k = l sweeps); 0 keeps k and l
     lora_alpha: float = 1.0          # c of the c/r scaling; <= 0: Table 3.12's rule (1 for rank >= 4, else 0.5)
     shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
-    nola_init: Literal["auto", "offset", "vit"] = "auto"  # auto: vit for few-shot (the authors' ViT code: kaiming bases, α = β = 1/k, no offset = Eq. 3.1 as printed), offset elsewhere (GPT-2/LLaMA code: U(-1,1)/√k bases, α = β = 0, frozen A₀ kaiming, B₀ = 0)
+    # NOLA init as in the authors' code (docs/fidelity/nola.md): offset = GPT-2/LLaMA code (bases U(-1,1)/√k,
+    # α = β = 0, frozen A₀ kaiming, B₀ = 0); vit = ViT code (kaiming bases, α = β = 1/k, no offset, Eq. 3.1 as printed);
+    # auto = vit for few-shot, offset for e2e and scratch.
+    nola_init: Literal["auto", "offset", "vit"] = "auto"
     batched: bool = True             # NOLA: ΔW of all matrices of one shape in one batched computation (same ΔW; faster)
     classifier_basis: int = 0        # from scratch on a CNN: > 0 also adapts the linear classifier with k = l = this (Table 3.17: 1000)
     train_norms: bool = True         # from scratch: BatchNorm weights and biases are trained (Table 3.17 counts them)
