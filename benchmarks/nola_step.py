@@ -2,7 +2,8 @@
 
 Paper figures: NOLA-shared / LoRA = 1.004, NOLA-non-shared / LoRA = 1.075 (GPT-2, batch 8), PRANC / NOLA = 4.7
 (ResNet20, batch 256). Here: a timm ViT adapted on QV (NOLA vs LoRA) and an MLP from scratch (PRANC vs NOLA,
-equal coefficient counts). Prints one JSON line per device.
+equal coefficient counts). Prints one JSON line per device; on CUDA also each ViT variant's kernel launches and
+host syncs per step (torch.profiler).
 
     OMP_NUM_THREADS=1 python benchmarks/nola_step.py [--quick]
 """
@@ -10,7 +11,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -18,6 +21,9 @@ import torch.nn.functional as F
 
 from workloads.nola.inject import AdapterSpec, inject_adapters
 from workloads.nola.pranc import PRANCModel
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from nola_gpt2_step import profile_counts  # noqa: E402  (kernel launches and host syncs of one step, CUDA)
 
 
 def _vit(device):
@@ -54,6 +60,17 @@ def step_time(model: nn.Module, x, y, device, iters: int, warmup: int = 3) -> tu
     return sorted(times)[len(times) // 2], peak
 
 
+def train_step(model: nn.Module, x, y):
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+
+    def step():
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
 def run(device: torch.device, quick: bool) -> dict:
     iters = 5 if quick else 20
     x = torch.rand(8, 3, 32, 32, device=device)
@@ -66,6 +83,8 @@ def run(device: torch.device, quick: bool) -> dict:
         inject_adapters(model, "vit", "qv", spec, train_also=("head",))
         model.to(device)
         out[f"{name}_ms"], out[f"{name}_peak_mib"] = (v * s for v, s in zip(step_time(model, x, y, device, iters), (1e3, 1)))
+        for key, value in profile_counts(train_step(model, x, y), device).items():  # CUDA only
+            out[f"{name}_{key}"] = value
     batch = 64 if quick else 256
     xm = torch.rand(batch, 1, 28, 28, device=device)
     ym = torch.randint(0, 10, (batch,), device=device)
