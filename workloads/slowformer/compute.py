@@ -1,4 +1,6 @@
-"""Exact per-image compute of a ViT that drops tokens, heads and blocks (dissertation Tables 4.1–4.6 GFLOPs).
+"""Compute of a ViT that drops tokens, heads and blocks (dissertation Tables 4.1–4.6 GFLOPs), two ways:
+exact per image (below) and the authors' code's convention (``paper_convention_gflops`` and the AdaViT table),
+which the published GFLOPs and Attack Success use.
 
 Each block is charged for the tokens, heads and blocks it actually ran, with the analytic block cost of
 ``workloads.common.flops.vit_block_flops`` (2 FLOPs per multiply-add, like FlopCounterMode); tables report
