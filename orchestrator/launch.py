@@ -288,8 +288,8 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
     still going KILLED and raise ``SweepInterrupted`` naming the resume command."""
     wl = get_workload(sweep.workload)
     uri = resolve_tracking_uri(tracking_uri)
-    recorder = open_recorder(uri, sweep.name)  # one-paragraph error within seconds if the store is unusable
     reap_orphans()  # Ray processes of drivers killed earlier (only those; live drivers' clusters are kept)
+    recorder = open_recorder(uri, sweep.name)  # one-paragraph error within seconds if the store is unusable
     # Trial folders carry no result.json (loggers off); Tune's result grid would warn once per trial.
     logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     # After Ctrl-C Tune suggests `Tuner.restore(...)`; ours is `orchestrator run ... --resume` (printed below).

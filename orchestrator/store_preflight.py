@@ -65,10 +65,21 @@ def _check_sqlite(uri: str, db: Path) -> None:
                              f"store is corrupt or another file has this name. Move it away and run again (a new "
                              f"store is created), or point --tracking-uri at the right file.")
         try:
-            with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=NETWORK_TIMEOUT_S) as con:
+            # Read-write on purpose: a writer killed mid-transaction leaves a hot journal that SQLite rolls back
+            # on the first read-write open (a read-only open would fail on it and look like corruption).
+            con = sqlite3.connect(str(db), timeout=NETWORK_TIMEOUT_S)
+            try:
                 con.execute("select count(*) from sqlite_master").fetchone()
                 row = con.execute("pragma quick_check(1)").fetchone()
+            finally:
+                con.close()
         except sqlite3.DatabaseError as exc:
+            text = str(exc).lower()
+            if "locked" in text or "busy" in text:
+                return  # another launch is writing right now; MLflow waits for it
+            if "readonly" in text or "read-only" in text:
+                raise StoreError(f"{db}: the MLflow database is read-only ({exc}); runs could not be recorded. Fix "
+                                 f"its permissions, or point --tracking-uri at a writable store.") from None
             raise StoreError(f"{db}: the MLflow database cannot be read ({exc}); it is corrupt. Move it away and "
                              f"run again (a new store is created), or restore it from a backup.") from None
         if row and row[0] != "ok":

@@ -61,3 +61,34 @@ def test_preflight_leaves_a_good_store_untouched(tmp_path: Path):
     assert db.read_bytes() == before
     with sqlite3.connect(db) as con:
         assert con.execute("select count(*) from experiments where name = 'already-here'").fetchone()[0] == 1
+
+
+def test_store_left_mid_write_by_a_killed_driver_is_not_called_corrupt(tmp_path: Path):
+    """SIGKILL inside a write transaction leaves a hot journal; the preflight must recover it, not refuse."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from orchestrator.store_preflight import preflight
+
+    db = tmp_path / "mlruns.db"
+    with sqlite3.connect(db) as con:
+        con.execute("create table runs (id integer primary key, status text)")
+        con.execute("insert into runs (status) values ('FINISHED')")
+    writer = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"con = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "con.execute('pragma cache_size = 1')\n"
+        "con.execute('begin immediate')\n"
+        "for i in range(20000):\n"
+        "    con.execute('insert into runs (status) values (?)', ('RUNNING' * 20,))\n"
+        "print('in transaction', flush=True)\n"
+        "time.sleep(60)\n")], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "in transaction"
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.wait()
+    assert (tmp_path / "mlruns.db-journal").exists()  # the hot journal a killed writer leaves
+    preflight(f"sqlite:///{db}")
+    with sqlite3.connect(db) as con:  # rolled back: the committed row only
+        assert con.execute("select status from runs").fetchall() == [("FINISHED",)]
