@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -90,6 +91,13 @@ def main() -> int:
                 samples.append((round(time.time() - t_submit, 1), done, round(rss, 1)))
             time.sleep(2)
         wall_s = time.time() - t_submit
+        # Keep the evidence before the cluster goes: the job's log and reason, the servers' and nodes' logs.
+        out_dir = Path(args.out).with_suffix("")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "job.log").write_text(jobs.get_job_logs(job))
+        job_message = jobs.get_job_info(job).message
+        for log in cluster.root.glob("*.log"):
+            shutil.copy2(log, out_dir / log.name)
         exp = client.get_experiment_by_name(sweep.name)
         runs = client.search_runs([exp.experiment_id], "tags.`orchestrator.role` = 'trial'", max_results=5000)
         finished = [r for r in runs if r.info.status == "FINISHED"]
@@ -103,7 +111,7 @@ def main() -> int:
         # memory after a quarter of the trials vs at the end: a per-trial leak would show as growth here
         quarter = next((s[2] for s in samples if s[1] >= n_trials // 4), rss[0] if rss else None)
         report = {
-            "sweep": sweep.name, "trials": n_trials, "job_status": status, "cluster_startup_s": round(startup_s, 1),
+            "sweep": sweep.name, "trials": n_trials, "job_status": status, "job_message": job_message, "cluster_startup_s": round(startup_s, 1),
             "wall_s": round(wall_s, 1), "mlflow_trial_runs": len(runs), "finished": len(finished),
             "distinct_points_finished": len(points), "lost": n_trials - len(points),
             "runs_per_node": dict(nodes), "runs_with_missing_artifact_tag": missing,
