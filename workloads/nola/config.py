@@ -13,6 +13,7 @@ class NolaConfig:
     target_corruption: str = "gaussian_noise"  # few-shot target task at mini: digits-c with this corruption
     target_severity: int = 3         # its severity (1..5)
     arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch), gpt2-tiny/gpt2-mini (e2e smoke/mini); or resnet20, vit_base_patch16_224, gpt2-medium, gpt2-large
+    backbone: str = ""               # few-shot pre-trained backbone (vit_checkpoint.BACKBONES: vit_b16_in21k, vit_l16_in21k, vit_b16_mae, vit_l16_mae); "" = vit_b16_in21k at paper scale, a small ViT trained here below
     checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone (e2e: HF GPT-2 folder, relative to the data root; default <data>/checkpoints/<arch>)
     target: Literal["mlp", "qv", "qkv", "conv", "linear"] = "mlp"  # which layers the adapter goes into (e2e: qv or mlp)
     rank: int = 4                    # LoRA rank / NOLA basis rank r
@@ -32,9 +33,12 @@ class NolaConfig:
     shots: int = 10                  # training images per class (few-shot); 0 = the whole training split
     sample: int = 0                  # which sampled few-shot training set (the paper averages 4)
     steps: int = 300                 # optimisation steps
+    epochs: int = 0                  # few-shot: > 0 sets steps = epochs · floor(train images / batch_size) (vit/run.sh: 50 epochs)
     batch_size: int = 32             # images per step
     lr: float = 0.01                 # AdamW learning rate of the trained parameters
-    head_lr: float = 0.01            # learning rate of the classifier head (few-shot)
+    head_lr: float = 0.01            # learning rate of the classifier head (few-shot); <= 0: the same as lr
+    label_smoothing: float = 0.1     # few-shot cross-entropy smoothing (vit/train_timm.py l.286)
+    lr_min: float = 1e-6             # few-shot cosine floor (vit/train_timm.py l.288: CosineAnnealingLR(..., 1e-6))
     quant_mode: Literal["none", "ptq", "qat"] = "none"  # coefficient quantization (Table 3.13)
     quant_bits: int = 8              # bits of the quantized coefficients (2..8; 16 = Table 3.13's 16-bit row)
     source_epochs: int = 20          # epochs of the source ViT trained here (mini/smoke)

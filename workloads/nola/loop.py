@@ -29,13 +29,17 @@ def optimise(opt: torch.optim.Optimizer, sched, *, n: int, steps: int, batch_siz
 
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, param_groups: list[dict], steps: int,
-        batch_size: int, seed: int, report: Callable[[int, float], None] | None = None) -> float:
-    """AdamW on ``param_groups`` with a cosine schedule; returns the mean loss of the last 10% of steps."""
+        batch_size: int, seed: int, report: Callable[[int, float], None] | None = None,
+        label_smoothing: float = 0.0, lr_min: float = 0.0) -> float:
+    """AdamW (weight decay 0, i.e. Adam) on ``param_groups`` with a cosine schedule from each group's lr down to
+    ``lr_min`` over ``steps``, cross-entropy with ``label_smoothing``; returns the mean loss of the last 10% of steps.
+    Few-shot passes the authors' 0.1 and 1e-6 (vit/train_timm.py l.286-288)."""
     opt = torch.optim.AdamW(param_groups, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1), eta_min=lr_min)
     model.train()
     losses = optimise(opt, sched, n=x.shape[0], steps=steps, batch_size=batch_size, seed=seed,
-                      batch_loss=lambda idx: F.cross_entropy(model(x[idx]), y[idx]), report=report)
+                      batch_loss=lambda idx: F.cross_entropy(model(x[idx]), y[idx], label_smoothing=label_smoothing),
+                      report=report)
     tail = max(1, steps // 10)
     return sum(losses[-tail:]) / len(losses[-tail:])
 

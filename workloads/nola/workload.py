@@ -19,6 +19,7 @@ from workloads.nola.nola import NOLADelta
 from workloads.nola.param_counts import checkpoint_bytes
 from workloads.nola.pranc import PRANCModel
 from workloads.nola.subspace import covariance_rank, nola_samples, pranc_samples
+from workloads.nola.vit_checkpoint import CheckpointMissing, backbone_info, load_pretrained_vit, resolve_checkpoint
 
 
 def _tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,13 +95,20 @@ def _fewshot_data(cfg: NolaConfig, ctx: Context):
     return x, y, cfg.dataset
 
 
-def _source_vit(cfg: NolaConfig, ctx: Context, source: str) -> nn.Module:
+def _source_vit(cfg: NolaConfig, ctx: Context, source: str, num_classes: int) -> nn.Module:
     from workloads.common.source_model import get_source_model
 
+    if ctx.scale == "paper" or cfg.backbone:
+        # Paper scale adapts a distributed pre-trained backbone (timm layout, 224 px, its own head replaced);
+        # a missing file is an error naming it, never a source model trained here.
+        backbone = cfg.backbone or "vit_b16_in21k"
+        try:
+            path = resolve_checkpoint(cfg.checkpoint, ctx.data_root, backbone)
+        except (CheckpointMissing, ValueError) as exc:
+            raise ConfigError(str(exc)) from None
+        arch = backbone_info(backbone).arch if cfg.arch == "auto" else cfg.arch
+        return load_pretrained_vit(path, arch, num_classes)
     arch = "small_vit" if cfg.arch == "auto" else cfg.arch
-    if ctx.scale == "paper" and not cfg.checkpoint:
-        raise ConfigError(f"paper-scale few-shot adapts a pre-trained {arch}; set `checkpoint:` to a local timm "
-                          "state dict (e.g. ViT-B/16 ImageNet-21k weights saved with torch.save(model.state_dict())).")
     if not cfg.checkpoint and not 1 <= cfg.source_epochs:
         raise ConfigError("source_epochs must be >= 1 to pre-train the source ViT here.")
     n_train = 256 if source == "synthetic" else None
@@ -121,12 +129,21 @@ def _head_name(model: nn.Module) -> str:
     return names[-1]
 
 
+def fewshot_steps(cfg: NolaConfig, n_train: int) -> int:
+    """Optimisation steps: ``epochs`` passes over the k-shot set in batches of ``batch_size``; the authors' loader drops
+    the last partial batch (vit/dataloader.py l.90-92, drop_last=True), so an epoch is floor(n / batch) steps
+    (10-shot CIFAR-10 at batch 16: 6 · 50 = 300). ``steps`` when ``epochs`` is 0."""
+    if cfg.epochs < 0:
+        raise ConfigError(f"epochs={cfg.epochs} must be >= 0 (0 uses `steps`).")
+    return cfg.epochs * max(1, n_train // cfg.batch_size) if cfg.epochs else cfg.steps
+
+
 def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     """Tables 3.15/3.16: few-shot classification with a new head plus Linear / Full-FT / LoRA / NOLA."""
     x, y, source = _fewshot_data(cfg, ctx)
     train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
         torch.arange(len(y)), torch.arange(len(y)))
-    model = _source_vit(cfg, ctx, source).cpu()
+    model = _source_vit(cfg, ctx, source, int(y.max()) + 1).cpu()
     head = model.get_submodule(_head_name(model))
     # The target task's head is fresh (new label space) and always trained, as in the paper.
     torch.nn.init.trunc_normal_(head.weight, std=0.02)
@@ -145,11 +162,14 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
         d.qat_bits = cfg.quant_bits if cfg.quant_mode == "qat" else None
     head_params = list(head.parameters())
     others = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
-    groups = [{"params": head_params, "lr": cfg.head_lr}] + ([{"params": others, "lr": cfg.lr}] if others else [])
+    # head_lr <= 0: the head shares lr, as with the authors' single Adam (vit/train_timm.py l.287)
+    groups = [{"params": head_params, "lr": cfg.head_lr if cfg.head_lr > 0 else cfg.lr}] + ([{"params": others, "lr": cfg.lr}] if others else [])
     xtr, ytr = x[train_idx].to(ctx.device), y[train_idx].to(ctx.device)
     t0 = time.perf_counter()
-    final_loss = fit(model, xtr, ytr, param_groups=groups, steps=cfg.steps, batch_size=cfg.batch_size, seed=ctx.seed,
-                     report=lambda s, loss: ctx.report(s, loss=loss))
+    # vit/train_timm.py l.286-288: cross-entropy with label smoothing 0.1, cosine schedule down to 1e-6
+    final_loss = fit(model, xtr, ytr, param_groups=groups, steps=fewshot_steps(cfg, len(train_idx)), batch_size=cfg.batch_size, seed=ctx.seed,
+                     report=lambda s, loss: ctx.report(s, loss=loss), label_smoothing=cfg.label_smoothing,
+                     lr_min=cfg.lr_min)
     seconds = time.perf_counter() - t0
     summary = {"train_loss": final_loss, "train_seconds": seconds,
                "trainable_params": float(trainable_count(model) - sum(p.numel() for p in head_params))}
