@@ -60,7 +60,9 @@ def page_url(base: str, uri: str, experiment: str, page: str) -> str:
         return f"{base}/#/experiments/{exp.experiment_id}/runs?compareRunsMode=CHART"
     parents = client.search_runs([exp.experiment_id], "tags.`orchestrator.role` = 'parent'",
                                  order_by=["attributes.start_time DESC"], max_results=1)
-    return f"{base}/#/experiments/{exp.experiment_id}/runs/{parents[0].info.run_id}/artifacts"
+    rid = parents[0].info.run_id
+    tables = [a.path for a in client.list_artifacts(rid, "tables") if a.path.endswith(".md")]
+    return f"{base}/#/experiments/{exp.experiment_id}/runs/{rid}/artifacts" + (f"/{tables[0]}" if tables else "")
 
 
 # Run in the page before the shot: close the assistant side panel and expand parent runs, so the
