@@ -5,6 +5,7 @@ This module must stay free of ``ray`` and ``mlflow`` imports: workloads import i
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import importlib
 import typing
 from dataclasses import dataclass
@@ -26,7 +27,16 @@ class Workload:
     config_cls: type
     # Every metric name the workload reports or summarises, when it declares them: sweeps are checked against
     # it (a search or ASHA metric it never reports would optimise nothing). ``None``: not declared, not checked.
+    # An entry with ``*`` is a shell-style pattern for names built at run time (``error_*`` for PALM's
+    # per-corruption errors); plain entries are exact names.
     metrics: frozenset[str] | None = None
+
+    def reports(self, metric: str) -> bool:
+        """Whether ``metric`` is one the workload declares (exactly or through a pattern); ``True`` when it
+        declares none, because then nothing can be checked."""
+        if self.metrics is None:
+            return True
+        return metric in self.metrics or any("*" in m and fnmatch.fnmatchcase(metric, m) for m in self.metrics)
 
     @property
     def fields(self) -> dict[str, dataclasses.Field]:
@@ -41,9 +51,12 @@ _REGISTRY: dict[str, Workload] = {}
 
 def register(name: str, config: type, metrics: Any = None) -> Callable[[Callable], Callable]:
     """Register ``fn(cfg, ctx)`` as workload ``name`` with dataclass ``config`` (all fields need defaults);
-    ``metrics``: the names it reports (``ctx.report``) or summarises (``ctx.summary``), checked against sweeps."""
+    ``metrics``: the names it reports (``ctx.report``) or summarises (``ctx.summary``), checked against sweeps;
+    ``*`` in a name makes it a pattern (``"error_*"``) for names built at run time."""
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"workload {name!r}: config must be a dataclass, got {config!r}")
+    if isinstance(metrics, str):  # a lone string would be read as its characters
+        raise TypeError(f"workload {name!r}: metrics must be a list of names, got the string {metrics!r}")
     declared = frozenset(metrics) if metrics is not None else None
 
     def deco(fn: Callable) -> Callable:

@@ -445,7 +445,7 @@ def _check_metrics_declared(p: Path, wl: Any, search: Search | None, scheduler: 
         return
     for where, metric in (("search/metric", search.metric if search else None),
                           ("scheduler/asha/metric", scheduler.asha.metric if scheduler else None)):
-        if metric is not None and metric not in declared:
+        if metric is not None and not wl.reports(metric):
             raise SweepError(f"{p}: field {where}: workload {wl.name!r} never reports a metric {metric!r}, so the "
                              f"{'search' if where.startswith('search') else 'scheduler'} would optimise nothing. It "
                              f"reports: {', '.join(sorted(declared))}.")

@@ -214,7 +214,9 @@ class Trainer:
             self.purity_top_m.append(purity_top_m(sims, own, self.true[idx], truth_bank, m))
 
 
-@register("cmsf", config=CmsfConfig)
+@register("cmsf", config=CmsfConfig,
+          metrics=("loss", "rank5_median", "purity_c", "purity_m", "purity_top_m", "nn1", "nn20", "linear",
+                   "linear_*pct", "final_loss", "steps", "step_ms", "nn_share"))
 def run(cfg: CmsfConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)

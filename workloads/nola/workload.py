@@ -248,7 +248,10 @@ def run_subspace(cfg: NolaConfig, ctx: Context) -> None:
     ctx.summary(pranc_rank=float(pr), nola_rank=float(nr), max_rank=float(d * d), coefficients=float(n))
 
 
-@register("nola", config=NolaConfig)
+@register("nola", config=NolaConfig,
+          metrics=("loss", "accuracy", "train_loss", "train_seconds", "trainable_params", "adapter_params",
+                   "checkpoint_bytes", "pranc_rank", "nola_rank", "max_rank", "coefficients", "ms_per_batch",
+                   "train_memory_gb", "trainable_k", "bleu", "rouge_l", "nist", "meteor", "cider"))
 def run(cfg: NolaConfig, ctx: Context) -> None:
     _check(cfg)
     if cfg.experiment == "e2e":

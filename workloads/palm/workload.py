@@ -68,7 +68,10 @@ def source_model(cfg: PalmConfig, ctx: Context):
                             n_train=512 if clean == "synthetic" else None)
 
 
-@register("palm", config=PalmConfig)
+@register("palm", config=PalmConfig,
+          metrics=("error", "adapted_fraction", "selected_fraction", "severity", "error_*", "mean_error",
+                   "adapted_pct", "adapted_pct_*", "selected_pct", "selected_pct_*", "reading_is_paper",
+                   "seconds_per_batch"))
 def run(cfg: PalmConfig, ctx: Context) -> None:
     cfg = resolve(cfg)
     info = dataset_info(cfg.dataset)

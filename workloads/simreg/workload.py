@@ -62,7 +62,9 @@ def build_student(cfg: SimRegConfig, info, teacher_dims: list[int], scale: str =
     return Student(backbone, heads)
 
 
-@register("simreg", config=SimRegConfig)
+@register("simreg", config=SimRegConfig,
+          metrics=("loss", "nn1", "nn20", "linear", "head_nn1", "head_nn20", "head_linear", "mid_nn1",
+                   "mid_nn20", "mid_linear", "mse", "mid_mse", "transfer_*", "final_loss", "steps"))
 def run(cfg: SimRegConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)

@@ -205,7 +205,11 @@ def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channel
     return Adversary(fresh_patch(size, channels, seed), location=cfg.location, seed=seed)
 
 
-@register("slowformer", config=SlowFormerConfig)
+@register("slowformer", config=SlowFormerConfig,
+          metrics=("attack_loss", "gflops", "gflops_clean", "gflops_dense", "gflops_exact",
+                   "gflops_clean_exact", "gflops_dense_exact", "top1", "top1_clean", "top1_dense",
+                   "mean_tokens", "mean_tokens_clean", "defense_pool_size", "attack_success",
+                   "attack_success_exact", "tokens_l*"))
 def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     info = dataset_info(cfg.dataset)
     check_config(cfg, info.num_classes)

@@ -48,7 +48,11 @@ def _tag(t: float) -> str:
     return f"t{round(t * 100):d}"
 
 
-@register("tts", config=TTSConfig)
+@register("tts", config=TTSConfig,
+          metrics=("accuracy", "gflops", "exit_mean", "exit_frac_*", "latency_ms", "latency_std_ms",
+                   "latency_median_ms", "latency_p10_ms", "latency_p90_ms", "*_test_accuracy",
+                   "inference_worst_ms", "update_step_ms", "update_overhead_pct", "stream_exit_mean",
+                   "stream_accuracy", "stream_images", "updates", "held_out_images", "subset_*", "other_*"))
 def run(cfg: TTSConfig, ctx: Context) -> None:
     check_config(cfg)
     info = dataset_info(cfg.dataset)
