@@ -103,7 +103,11 @@ def generate(model: nn.Module, tok, mrs: list[str], *, max_len: int, max_new_tok
 
 
 def score(hypotheses: list[str], references: list[list[str]]) -> dict[str, float]:
-    """BLEU and ROUGE-L (0-100) with the kept libraries."""
+    """The E2E challenge's five metrics: BLEU and ROUGE-L (0-100, kept libraries), NIST, METEOR (0-1, exact-match
+    stage only) and CIDEr-D as the official scorer reports them (``e2e_metrics``)."""
     from workloads.nola.e2e import bleu, rouge_l
+    from workloads.nola.e2e_metrics import cider_d, meteor_exact, nist
 
-    return {"bleu": bleu(hypotheses, references), "rouge_l": rouge_l(hypotheses, references)}
+    return {"bleu": bleu(hypotheses, references), "rouge_l": rouge_l(hypotheses, references),
+            "nist": nist(hypotheses, references), "meteor": meteor_exact(hypotheses, references),
+            "cider": cider_d(hypotheses, references)}
