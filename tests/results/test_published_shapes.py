@@ -114,6 +114,8 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "nola-tableB.10.csv": (4, 2),
     # 5 rows x # Params, Acc.
     "nola-tableB.11.csv": (5, 2),
+    # Table 3.18 = Table B.11 in the main text: 5 rows x # Params, Acc.
+    "nola-table3.18.csv": (5, 2),
     # 2 rows; layout of Table 3.15 -> 16 values, "# Train Params" a key.
     "nola-tableB.12.csv": (2, 16),
     # GPT-2 M 11 + GPT-2 L 10 rows x (# params + DART and WebNLG x BLEU, MET, TER); the LoRA / NOLA rows only
@@ -158,6 +160,7 @@ UNRENDERED_KEYS: dict[str, int] = {
     "nola-table3.16.csv": 7,    # arch, method, target, rank, basis_size, trainable_k, trainable_params
     "nola-table3.17.csv": 1,    # method
     "nola-tableB.11.csv": 1,    # method
+    "nola-table3.18.csv": 1,    # method
     "nola-tableB.12.csv": 4,    # arch, method, target, trainable_k
     "nola-tableB.13.csv": 5,    # arch, method, target, rank, basis_size
     "simreg-table2.12.csv": 1,  # head
