@@ -147,12 +147,50 @@ def pinhole_intrinsics(cam: dict) -> tuple[float, float, float, float]:
                             f"cameras: run `colmap image_undistorter` on the scene first ({LAYOUT})")
 
 
-def load_colmap(scene: Path, *, max_width: int | None = None, test_every: int = 8) -> dict:
+# 3DGS full_eval.py (graphdeco-inria/gaussian-splatting, l.4-5, l.27-32): Mip-NeRF360 outdoor scenes train and
+# evaluate on `-i images_4`, indoor scenes on `-i images_2`; Tanks&Temples and Deep Blending on `images`.
+MIPNERF360_OUTDOOR = ("bicycle", "flowers", "garden", "stump", "treehill")
+MIPNERF360_INDOOR = ("room", "counter", "kitchen", "bonsai")
+
+
+def image_folder(scene: Path | str, images: str = "auto") -> str:
+    """The folder of a COLMAP scene that holds its images: ``images`` given by name, or for ``auto`` the one 3DGS's
+    ``full_eval.py`` passes with ``-i`` (``images_4`` / ``images_2`` for Mip-NeRF360 outdoor / indoor scenes, by the
+    scene folder's name; ``images`` otherwise, as for Tanks&Temples and Deep Blending)."""
+    if images != "auto":
+        return images
+    name = Path(scene).name.lower()
+    if name in MIPNERF360_OUTDOOR:
+        return "images_4"
+    if name in MIPNERF360_INDOOR:
+        return "images_2"
+    return "images"
+
+
+def intrinsics_scale(camera_size: tuple[int, int], image_size: tuple[int, int]) -> tuple[float, float]:
+    """(x, y) factors from COLMAP's camera (calibrated at full resolution, (width, height)) to the loaded image.
+
+    3DGS keeps the field of view (``scene/dataset_readers.py`` focal2fov of fx with the COLMAP width, of fy with the
+    COLMAP height) and renders at the loaded image's size, so a downsampled folder (``images_4``, whose sizes are
+    rounded) or a resize to 1600 px scales fx, cx by the width ratio and fy, cy by the height ratio."""
+    return image_size[0] / camera_size[0], image_size[1] / camera_size[1]
+
+
+def load_colmap(scene: Path, *, max_width: int | None = None, test_every: int = 8, images: str = "images") -> dict:
     """Train/test views (every ``test_every``-th image by name is a test view, as 3DGS's llffhold=8) and SfM points.
 
+    ``images``: the folder under the scene holding the image files (``images``, ``images_2``, ``images_4``, ...;
+    ``auto`` = 3DGS full_eval.py's choice, see ``image_folder``). Images wider than ``max_width`` are resized to it.
     Returns dict(train=[views], test=[views], points=(P, 3) float32, colors=(P, 3) in [0, 1]).
     """
     scene = Path(scene)
+    folder = image_folder(scene, images)
+    if not (scene / folder).is_dir():
+        present = sorted(p.name for p in scene.glob("images*") if p.is_dir())
+        raise SceneMissingError(f"COLMAP scene {scene}: image folder {scene / folder} not found (present: "
+                                f"{', '.join(present) or 'none'}). 3DGS evaluates Mip-NeRF360 outdoor scenes on images_4 "
+                                f"and indoor ones on images_2 (as the data set ships them); set images: images to use "
+                                f"the full-resolution folder. {LAYOUT}")
     sparse = scene / "sparse" / "0"
     if not sparse.is_dir():
         sparse = scene / "sparse"
@@ -166,7 +204,7 @@ def load_colmap(scene: Path, *, max_width: int | None = None, test_every: int = 
     xyz, rgb = read_points3d_binary(pts_path) if pts_bin else read_points3d_text(pts_path)
     views = []
     for im in sorted(images.values(), key=lambda v: v["name"]):
-        path = scene / "images" / im["name"]
+        path = scene / folder / im["name"]
         if not path.is_file():
             raise SceneMissingError(f"image {path} named in {img_path} not found: {LAYOUT}")
         if im["camera_id"] not in cams:
@@ -174,15 +212,14 @@ def load_colmap(scene: Path, *, max_width: int | None = None, test_every: int = 
         cam = cams[im["camera_id"]]
         fx, fy, cx, cy = pinhole_intrinsics(cam)
         img = Image.open(path).convert("RGB")
-        s = 1.0
         if max_width and img.width > max_width:
-            s = max_width / img.width
-            img = img.resize((max_width, max(1, round(img.height * s))), Image.BILINEAR)
+            img = img.resize((max_width, max(1, round(img.height * max_width / img.width))), Image.BILINEAR)
+        sx, sy = intrinsics_scale((cam["width"], cam["height"]), img.size)
         w2c = np.eye(4)
         w2c[:3, :3], w2c[:3, 3] = qvec_to_rotmat(im["qvec"]), im["tvec"]
         # COLMAP puts the first pixel's centre at 0.5; the rasterizer puts it at 0
-        camera = {"world_to_cam": torch.from_numpy(w2c).float(), "fx": fx * s, "fy": fy * s,
-                  "cx": cx * s - 0.5, "cy": cy * s - 0.5, "width": img.width, "height": img.height}
+        camera = {"world_to_cam": torch.from_numpy(w2c).float(), "fx": fx * sx, "fy": fy * sy,
+                  "cx": cx * sx - 0.5, "cy": cy * sy - 0.5, "width": img.width, "height": img.height}
         image = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
         views.append({"image": image, "camera": camera, "name": im["name"]})
     if not views:

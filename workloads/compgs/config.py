@@ -19,6 +19,7 @@ class CompGSConfig:
     method: Literal["3dgs", "compgs", "post_kmeans"] = "compgs"  # training: plain, VQ-aware, or K-means after 3DGS
     scene: str = "mini"                # smoke | mini | mini2 (made here) or a folder under data_root (NeRF-synthetic / COLMAP)
     image_size: int = 0                # width of the views; 0 = scene default (smoke 24, mini 64, COLMAP 1600, NeRF 800)
+    images: str = "auto"               # COLMAP image folder: auto = 3DGS full_eval.py (Mip-NeRF360 outdoor images_4, indoor images_2, else images)
     iterations: int = 30000            # training iterations (paper 30K); the schedule below is scaled to it
     sh_degree: int = 3                 # 3 = 3DGS; 0 = 3DGS-No-SH (DC colour only)
     sh_interval: int = 1000            # raise the active SH degree every this many iterations (3DGS)

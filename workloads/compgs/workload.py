@@ -18,6 +18,7 @@ from workloads.compgs.colmap import load_colmap
 from workloads.compgs.config import CompGSConfig
 from workloads.compgs.evaluate import evaluate
 from workloads.compgs.export import pick_sort_group, plain_3dgs_bytes, renderable, to_file_content
+from workloads.compgs.code_usage import code_usage_metrics
 from workloads.compgs.generated_scene import N_INIT, SCENES, make_scene
 from workloads.compgs.groups import GroupQuantizer, codebook_size, parse_groups
 from workloads.compgs.lpips_metric import build_lpips
@@ -71,7 +72,7 @@ def load_scene(cfg: CompGSConfig, ctx: Context) -> dict:
         return {"train": train_v, "test": test_v, "points": (torch.rand(n, 3, generator=gen) * 2.6 - 1.3),
                 "colors": torch.rand(n, 3, generator=gen), "background": torch.ones(3)}
     if (path / "sparse").is_dir():
-        s = load_colmap(path, max_width=cfg.image_size or 1600)
+        s = load_colmap(path, max_width=cfg.image_size or 1600, images=cfg.images)
         if cfg.n_init and len(s["points"]) > cfg.n_init:
             keep = torch.randperm(len(s["points"]), generator=gen)[:cfg.n_init]
             s["points"], s["colors"] = s["points"][keep], s["colors"][keep]
@@ -179,6 +180,7 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
         metrics["render_pairs_k"] = ev["pairs_per_view"] / 1e3
     if groups:
         metrics.update(memory_breakdown(sizes_b))
+        metrics.update(code_usage_metrics(loaded.indices, loaded.codebooks))  # Fig. B.1, from the file as read back
     ctx.summary(**metrics)
     png = ctx.work_dir / "test_view.png"
     _save_png(ev["images"][0], scene["test"][0]["image"], png)
