@@ -13,8 +13,9 @@ from typing import Any
 from orchestrator.artifacts import TrialOutputs
 from orchestrator.cleanup import mark_launch
 from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sigterm, sigterm_as_sigint
-from orchestrator.launch_state import (DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError, driver_identity,
-                                       find_resumable, read_plan, resume_command, settle_dead_launch)
+from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError,
+                                       checkpoint_uri, driver_identity, find_resumable, read_plan, resume_command,
+                                       settle_dead_launch)
 from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
 from orchestrator.optuna_study import study_kwargs
 from orchestrator.progress import progress_callbacks
@@ -83,7 +84,7 @@ def _trial_label(trial: Trial, varying: list[str]) -> str:
 
 
 def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: TrialPlan, varying: list[str],
-                   reusable: dict[str, str] | None = None):
+                   reusable: dict[str, str] | None = None, storage: str = ""):
     """``reusable``: config hash -> the MLflow run an interrupted launch left for that grid point (``--resume``
     runs the point again in that run: one run per grid point and launch, never a duplicate)."""
     from ray.tune import Callback
@@ -149,6 +150,11 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
             elif kind == "error":
                 self.tracebacks[trial.trial_id] = str(result.get(TRACEBACK, ""))
             self.outputs.on_result(rid, result, trial.storage.storage_filesystem)
+
+        def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+            # Recorded as it happens, so a driver killed mid-trial leaves `--resume` the place to continue from.
+            uri = checkpoint_uri(storage, trial.storage.storage_fs_path, checkpoint.path)
+            recorder.client.set_tag(self._run_for(trial), CHECKPOINT_TAG, uri)
 
         def on_trial_complete(self, iteration, trials, trial, **info):
             rid = self._run_for(trial)
@@ -330,7 +336,8 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
 
     plan = TrialPlan(workload=sweep.workload, workload_module=wl.fn.__module__, scale=sweep.scale,
                      base_params=dict(sweep.params), searched=list(sweep.search.space) if sweep.search else [],
-                     data_root=os.environ.get("ORCHESTRATOR_DATA"), cache_dir=os.environ.get("ORCHESTRATOR_CACHE"))
+                     data_root=os.environ.get("ORCHESTRATOR_DATA"), cache_dir=os.environ.get("ORCHESTRATOR_CACHE"),
+                     resume_checkpoints=dict(prior.checkpoints) if prior else {})
     varying = _varying(sweep.trials() if resume else trials)
     again = resume_command(sweep, tracking_uri, storage_path)
 
@@ -360,7 +367,8 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
 
             trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
                                             {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
-            callback = _make_callback(recorder, parent_id, sweep, plan, varying, prior.reusable if prior else None)
+            callback = _make_callback(recorder, parent_id, sweep, plan, varying, prior.reusable if prior else None,
+                                      storage=storage)
             write_pointer(storage, sweep.name, sweep.scale, {"path": run_dir, "parent_run_id": parent_id,
                                                              "tracking_uri": uri})
             mark_launch(run_dir, driver=driver_identity(), parent_run_id=parent_id)  # for `orchestrator clean`

@@ -22,6 +22,7 @@ DRIVER_TAG = "orchestrator.driver"          # {"host", "pid", "started"} of the 
 SAMPLE_TAG = "orchestrator.sample"           # an Optuna trial's point in the Tune search space (JSON)
 INTERRUPTED_TAG = "orchestrator.interrupted"  # why a launch or trial ended KILLED
 RESUMABLE = ("RUNNING", "KILLED")            # parent states of a launch that did not complete
+CHECKPOINT_TAG = "orchestrator.checkpoint"   # storage URI of a trial's latest Tune checkpoint (--resume loads it)
 
 
 class ResumeError(ValueError):
@@ -60,6 +61,7 @@ class ResumePlan:
     reusable: dict[str, str] = field(default_factory=dict)   # config hash -> run to reopen for the re-run
     warm_points: list[dict[str, Any]] = field(default_factory=list)  # finished Optuna samples...
     warm_rewards: list[float] = field(default_factory=list)          # ...and their searched metric
+    checkpoints: dict[str, str] = field(default_factory=dict)  # config hash -> its last checkpoint's URI
     n_finished: int = 0
     n_failed: int = 0
 
@@ -130,7 +132,18 @@ def read_plan(client, experiment_id: str, parent_id: str, search_metric: str | N
                 client.set_terminated(rid, "KILLED")
             if SAMPLE_TAG not in tags:  # grid points run again in their own run; search samples are re-drawn
                 plan.reusable[key] = rid
+                if tags.get(CHECKPOINT_TAG):  # ... from where they stopped, when they checkpointed
+                    plan.checkpoints[key] = tags[CHECKPOINT_TAG]
     return plan
+
+
+def checkpoint_uri(storage: str, storage_fs_path: str, checkpoint_path: str) -> str:
+    """Where a Tune checkpoint lies, as the launch's own storage URI (``s3://b/x/...`` or a path): Tune names it
+    by its filesystem path (``b/x/...``, no scheme), which a later launch could not open on its own."""
+    storage_fs_path = storage_fs_path.rstrip("/")
+    if not checkpoint_path.startswith(storage_fs_path + "/"):
+        return checkpoint_path  # not under the storage (cannot happen with Tune's layout): keep it as given
+    return storage.rstrip("/") + checkpoint_path[len(storage_fs_path):]
 
 
 def settle_dead_launch(client, experiment_id: str, scale: str) -> str | None:

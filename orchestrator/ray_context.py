@@ -37,6 +37,8 @@ class TrialPlan:
     searched: list[str] = field(default_factory=list)
     data_root: str | None = None
     cache_dir: str | None = None
+    # --resume: config hash -> storage URI of the checkpoint the interrupted launch's trial left (launch_state)
+    resume_checkpoints: dict[str, str] = field(default_factory=dict)
 
     def resolve(self, config: dict[str, Any]) -> Trial:
         """Turn a Tune config (a grid point ``{"trial": {...}}`` or Optuna's flat sample) into a Trial."""
@@ -56,7 +58,7 @@ class TrialPlan:
 
 
 class RayContext(Context):
-    def __init__(self, plan: TrialPlan, seed: int, trial_dir: Path, device: str):
+    def __init__(self, plan: TrialPlan, seed: int, trial_dir: Path, device: str, resume_from: str | None = None):
         from ray import tune
 
         self._tune = tune
@@ -70,7 +72,11 @@ class RayContext(Context):
                          cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
         self._device_label = device_label(self.device)
         self._node = node_id()
-        ckpt = tune.get_checkpoint()
+        ckpt = tune.get_checkpoint()  # this launch's own (a retry) is newer than the interrupted launch's
+        if ckpt is None and resume_from:
+            from ray.tune import Checkpoint
+
+            ckpt = Checkpoint(resume_from)  # a URI or a path; Tune resolves the filesystem
         self._restored_dir: Path | None = None
         if ckpt is not None:
             tmp = Path(tempfile.mkdtemp(prefix="restore-", dir=self.work_dir))
@@ -139,7 +145,7 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
     cfg = build_config(wl, trial.params, where="trial")
     device = "cuda" if ray.get_gpu_ids() else "cpu"
     trial_dir = Path(tune.get_context().get_trial_dir())
-    ctx = RayContext(plan, trial.seed, trial_dir, device)
+    ctx = RayContext(plan, trial.seed, trial_dir, device, resume_from=plan.resume_checkpoints.get(trial.config_hash))
     from orchestrator.system_metrics import SystemSampler
 
     ctx.system_sampler = SystemSampler(ctx.device)  # system/* values ride with the streamed reports
