@@ -9,7 +9,7 @@ SHAPES = {  # file: (rows, columns) of the transcribed part of the paper's table
     "nola-tableB.10.csv": (4, 3), "nola-table3.17.csv": (4, 3), "nola-tableB.11.csv": (5, 3),
     "nola-table3.10.csv": (14, 11), "nola-table3.11.csv": (3, 12), "nola-table3.12.csv": (11, 9),
     "nola-table3.13.csv": (12, 9), "nola-table3.14.csv": (9, 7), "nola-table3.15.csv": (24, 23),
-    "nola-table3.16.csv": (5, 23), "nola-tableB.12.csv": (2, 20), "nola-tableB.13.csv": (12, 12),
+    "nola-table3.16.csv": (5, 23), "nola-tableB.12.csv": (2, 19), "nola-tableB.13.csv": (12, 12),
 }
 # Published columns we do not compute (the paper's extra NLG metrics) still render as paper-only columns.
 PAPER_ONLY = {"nist", "meteor", "cider"}
