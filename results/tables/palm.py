@@ -33,7 +33,7 @@ register_table(TableSpec(
     title="PALM readings (ours): CTTA mean error (%) and % adapted / selected parameters, official code vs paper text",
     sweeps=("palm/table1.yaml", "palm/table1_paper.yaml"), rows=("method", "reading"),
     metrics=("mean_error", "adapted_pct", "selected_pct"), fmt="{:.2f}",
-    notes="reading=official: what the authors' code computes; reading=paper: the text (docs/fidelity/palm.md)."))
+    notes="reading=official: what the authors' code computes; reading=paper: the text (docs/FIDELITY.md (palm))."))
 register_table(TableSpec(
     id="palm-table6", paper="PALM", title="PALM Table 6: CTTA mean error (%) with adaptive LR optimizers vs PALM",
     sweeps=("palm/table6_optimizers.yaml",), rows=("dataset",), columns=("optimizer",), metrics=("mean_error",),

@@ -2,7 +2,7 @@
 
 ``gflops`` and ``attack_success`` follow the authors' code's convention (rounded mean token counts through a
 dense-block fvcore model, engine_act.py), which the published values use; ``gflops_exact`` charges every image
-exactly what it ran (docs/fidelity/slowformer.md)."""
+exactly what it ran (docs/FIDELITY.md (slowformer))."""
 from results.spec import TableSpec, register_table
 
 METRICS = ("gflops", "top1", "attack_success", "gflops_exact")

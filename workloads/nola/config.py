@@ -22,7 +22,7 @@ class NolaConfig:
     basis_size: int = 0              # >0 sets k = l = basis_size (the paper's k = l sweeps); 0 keeps k and l
     lora_alpha: float = 1.0          # c of the c/r scaling; <= 0: Table 3.12's rule (1 for rank >= 4, else 0.5)
     shared_basis: bool = True        # one random basis for all layers of one shape (Table 3.11)
-    # NOLA init as in the authors' code (docs/fidelity/nola.md): offset = GPT-2/LLaMA code (bases U(-1,1)/√k,
+    # NOLA init as in the authors' code (docs/FIDELITY.md (nola)): offset = GPT-2/LLaMA code (bases U(-1,1)/√k,
     # α = β = 0, frozen A₀ kaiming, B₀ = 0); vit = ViT code (kaiming bases, α = β = 1/k, no offset, Eq. 3.1 as printed);
     # auto = vit for few-shot, offset for e2e and scratch.
     nola_init: Literal["auto", "offset", "vit"] = "auto"

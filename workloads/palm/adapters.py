@@ -4,7 +4,7 @@ source (no adaptation), bn_adapt (BN-1: test-batch statistics), tent (continual 
 surgical (continual fine-tuning of the first block) and palm (Sec. 4). One class per method; each follows the
 file of sarthaxxxxx/PALM classification/methods/ named in its docstring (the code PALM's tables come from).
 ``reading="official"`` computes what that code computes; ``reading="paper"`` what the text says, where they differ
-(docs/fidelity/palm.md lists every difference).
+(docs/FIDELITY.md (palm) lists every difference).
 """
 from __future__ import annotations
 

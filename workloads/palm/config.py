@@ -22,7 +22,7 @@ class PalmConfig:
     n_per_task: int = 0                        # cap of test samples per task (0: all)
     max_batches_per_task: int = 0              # cap of batches per task (0: all); smoke runs use 1-2
     reading: Literal["official", "paper"] = "official"  # official: what the authors' code computes (default);
-                                               # paper: the text's reading where it differs (docs/fidelity/palm.md)
+                                               # paper: the text's reading where it differs (docs/FIDELITY.md (palm))
     kappa: float = 0.0                         # PALM base LR κ (Eq. 8); 0 = the code's value for the dataset (5e-4 CIFAR, 5e-5 ImageNet)
     alpha: float = -1.0                        # sensitivity EMA factor α (Eq. 5); <0 = the code's (1 - BETA3: 0.5 / 0.9 / 0.5)
     temperature: float = 0.0                   # softmax temperature T of Eq. 1; 0 = the code's (50 / 100 / 1000)
