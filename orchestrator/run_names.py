@@ -35,9 +35,12 @@ def varying_keys(points: Iterable[dict[str, Any]]) -> list[str]:
 def trial_run_name(params: dict[str, Any], seed: int, varying: Iterable[str], workload: str = "") -> str:
     """``alpha=0.5 method=palm seed=0``: the varying (grid or searched) values, then the seed.
 
-    A sweep whose trials differ only by seed is named ``<workload> seed=N`` so the name still says
-    what ran."""
+    A sweep whose trials differ only by seed is named by its ``method`` when the workload has one
+    (``method=cotta seed=0``: a one-method PALM sweep is not "palm"), else ``<workload> seed=N``, so the
+    name still says what ran."""
     parts = [f"{k}={format_value(params[k])}" for k in varying if k in params and k != "seed"]
+    if not parts and "method" in params:
+        parts = [f"method={format_value(params['method'])}"]
     if not parts and workload:
         parts = [workload]
     name = " ".join([*parts, f"seed={seed}"])

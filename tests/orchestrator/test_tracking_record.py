@@ -103,7 +103,9 @@ def test_run_names_and_values():
     points = [{"method": "palm", "alpha": 0.5, "lr": 0.1}, {"method": "tent", "alpha": 0.123456, "lr": 0.1}]
     assert varying_keys(points) == ["method", "alpha"]
     assert trial_run_name(points[1], 2, ["method", "alpha"]) == "method=tent alpha=0.1235 seed=2"
-    assert trial_run_name(points[0], 0, [], workload="palm") == "palm seed=0"
+    # only the seed varies: the method still names the run (a CoTTA-only PALM sweep is not "palm")
+    assert trial_run_name({"method": "cotta", "lr": 0.1}, 0, [], workload="palm") == "method=cotta seed=0"
+    assert trial_run_name({"lr": 0.1}, 0, [], workload="toy") == "toy seed=0"
     assert format_value(True) == "true" and format_value([1, 2]) == "[1,2]"
 
 
