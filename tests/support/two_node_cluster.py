@@ -201,19 +201,21 @@ class TwoNodeCluster:
         """A Ray worker node that sees none of the head's files (see the module docstring)."""
         home_results = Path.home() / "ray_results"
         home_results.mkdir(exist_ok=True)
-        hold = self.root / "venv-hold"
-        hold.mkdir(exist_ok=True)
         venv = REPO / ".venv"
         ray_cmd = " ".join([str(venv / "bin" / "ray"), "start", f"--address=127.0.0.1:{self.gcs_port}", "--block",
                             f"--num-cpus={self.node2_cpus}", "--disable-usage-stats", "--node-ip-address=127.0.0.1",
                             "'--resources={\"second_node\": 1}'", *_node_ports()])
+        # The venv is held on a private tmpfs at /mnt while /tmp, the checkout and ~/ray_results are covered, then
+        # bound back: this works wherever the checkout lives, /tmp included (as a CI clone may), and with a
+        # symlinked .venv (the bind takes the resolved folder).
         script = "\n".join([
             "set -e",
+            "mount -t tmpfs tmpfs /mnt",
+            f"mkdir /mnt/venv && mount --bind {venv.resolve()} /mnt/venv",
             f"mount -t tmpfs tmpfs {home_results}",
-            f"mount --bind {venv} {hold}",
-            f"mount -t tmpfs tmpfs {REPO}",
-            f"mkdir {REPO}/.venv && mount --bind {hold} {REPO}/.venv",
             "mount -t tmpfs tmpfs /tmp",
+            f"mkdir -p {REPO} && mount -t tmpfs tmpfs {REPO}",
+            f"mkdir {REPO}/.venv && mount --bind /mnt/venv {REPO}/.venv",
             f"test ! -e {REPO}/orchestrator",  # the checkout is gone: code only arrives as the job's working_dir
             f"exec {ray_cmd}",
         ])
