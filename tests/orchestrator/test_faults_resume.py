@@ -19,7 +19,9 @@ KILLS = [(kind, moment) for kind in SWEEPS for moment in MOMENTS]
 INTERRUPTS = [("grid", signal.SIGINT), ("asha", signal.SIGTERM)]
 
 
-@pytest.fixture(scope="module")
+# Session scope: xdist may interleave this module's tests with other "ray" group modules, and a module fixture
+# would then run the whole matrix again (seen: twice, ~7 min each on 2 cores).
+@pytest.fixture(scope="session")
 def outcomes(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("faults")
     with ThreadPoolExecutor(max_workers=3) as pool:
