@@ -274,9 +274,11 @@ def _strip(state: dict, prefixes: Sequence[str]) -> dict:
     return out
 
 
-def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
-    """Load weights saved as a bare state_dict or under ``state_dict``/``model``/``net`` keys, with or without
-    ``module.`` (DataParallel) prefixes, into ``model`` or its ``.net`` (when the model is ``Normalized``)."""
+def read_state_dict(path: str | Path, nested: tuple[str, ...] = ("state_dict", "model", "net", "model_state_dict",
+                                                                  "state_dict_ema")) -> dict:
+    """The state dict in a local checkpoint file, loaded with ``weights_only=True`` (a pickle cannot run code),
+    taken from under the first of ``nested`` keys it is saved under, if any; prefixes are left to the caller.
+    A missing, unreadable or non-dict file is a ``CheckpointError`` naming the path."""
     p = Path(path)
     if not p.is_file():
         raise CheckpointError(f"checkpoint {p} does not exist. Give the path of a local .pt/.pth file; nothing is downloaded.")
@@ -285,12 +287,20 @@ def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> 
     except Exception as exc:
         raise CheckpointError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc}). It is corrupt or not a "
                               f"PyTorch weights file; re-export it with torch.save(model.state_dict(), path).") from None
-    for key in ("state_dict", "model", "net", "model_state_dict"):
-        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+    for key in nested:
+        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict):
         raise CheckpointError(f"checkpoint {p} holds a {type(obj).__name__}, not a state_dict")
+    return obj
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> nn.Module:
+    """Load weights saved as a bare state_dict or under ``state_dict``/``model``/``net`` keys, with or without
+    ``module.`` (DataParallel) prefixes, into ``model`` or its ``.net`` (when the model is ``Normalized``)."""
+    p = Path(path)
+    obj = read_state_dict(p)
     state = _strip(obj, ("module.", "model."))
     target = model
     own = set(model.state_dict())

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from workloads.common.models import CheckpointError, Normalized, load_checkpoint
+from workloads.common.models import CheckpointError, Normalized, load_checkpoint, read_state_dict
 
 
 @dataclass(frozen=True)
@@ -96,21 +96,6 @@ def is_robustbench_layout(arch: str, state: dict[str, torch.Tensor]) -> bool:
                "resnext29_32x4d": lambda k: k in ("mu", "sigma"),
                "resnet50": lambda k: k.startswith("normalize.")}
     return arch in markers and any(markers[arch](k) for k in keys)
-
-
-def read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {path} cannot be read ({type(exc).__name__}: {exc}). It is corrupt or "
-                              f"not a PyTorch weights file.") from None
-    for key in ("state_dict", "model_state_dict", "net"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"checkpoint {path} holds a {type(obj).__name__}, not a state_dict")
-    return obj
 
 
 def load_robustbench(model: Normalized, arch: str, state: dict[str, torch.Tensor]) -> Normalized:

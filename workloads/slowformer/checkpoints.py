@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from workloads.common.models import CheckpointError, load_checkpoint
+from workloads.common.models import CheckpointError, load_checkpoint, read_state_dict
 
 DEIT_URLS = {
     "deit_tiny_patch16_224": "https://dl.fbaipublicfiles.com/deit/deit_tiny_patch16_224-a1311bcf.pth",
@@ -45,18 +45,7 @@ def missing_checkpoint_error(what: str, arch: str, method: str) -> CheckpointErr
 
 
 def _state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist. Give the path of a local .pt/.pth/.tar file; nothing is downloaded.")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc}); it is corrupt or not a "
-                              f"PyTorch weights file.") from None
-    for key in ("state_dict", "model", "state_dict_ema"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
+    obj = read_state_dict(path, nested=("state_dict", "model", "state_dict_ema"))
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
