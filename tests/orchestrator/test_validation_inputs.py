@@ -29,9 +29,11 @@ def test_search_space_values_valid_for_their_fields_are_accepted(write_sweep):
 
 
 def test_declared_metrics_accept_streamed_and_summary_names(write_sweep):
-    load_sweep(write_sweep(BASE + "grid: {x: [0.0, 1.0]}\nscheduler: {asha: {metric: loss, mode: min}}\n"), "smoke")
-    load_sweep(write_sweep(BASE + "search: {metric: objective, mode: min, num_samples: 2, "
-                                  "space: {x: {uniform: [0, 1]}}}\n"), "smoke")
+    # neither raises: "loss" is streamed and "objective" summarised by the toy workload
+    asha = load_sweep(write_sweep(BASE + "grid: {x: [0.0, 1.0]}\nscheduler: {asha: {metric: loss, mode: min}}\n"), "smoke")
+    search = load_sweep(write_sweep(BASE + "search: {metric: objective, mode: min, num_samples: 2, "
+                                           "space: {x: {uniform: [0, 1]}}}\n"), "smoke")
+    assert asha.scheduler is not None and search.search is not None
 
 
 def test_good_set_resources_are_applied(write_sweep):
