@@ -90,6 +90,21 @@ def tex_escape(text: object) -> str:
     return "".join(out)
 
 
+def _header_spans(cols: list[str], grouped: dict) -> list[tuple[int, int, str | None]]:
+    """The top header row of a grouped table, shared by LaTeX and HTML: (first column, span, group name), one
+    entry per run of adjacent columns of one group and one (i, 1, None) per ungrouped column."""
+    spans, i = [], 0
+    while i < len(cols):
+        g = grouped.get(cols[i])
+        span = 1
+        if g is not None:
+            while i + span < len(cols) and grouped.get(cols[i + span], ("",))[0] == g[0]:
+                span += 1
+        spans.append((i, span, None if g is None else g[0]))
+        i += span
+    return spans
+
+
 def _tex_block(b: Block) -> list[str]:
     frame = b.frame if len(b.frame.columns) else pd.DataFrame({"(no rows)": [MISSING]})
     cols = list(frame.columns)
@@ -97,19 +112,13 @@ def _tex_block(b: Block) -> list[str]:
     align = "".join("r" if c in grouped else "l" for c in cols)  # numbers right-aligned under their group
     lines = [f"% {tex_escape(b.title)}", r"\begin{tabular}{" + align + "}", r"\toprule"]
     if grouped:
-        top, rules, i = [], [], 0
-        while i < len(cols):
-            g = grouped.get(cols[i])
-            if g is None:
+        top, rules = [], []
+        for i, span, group in _header_spans(cols, grouped):
+            if group is None:
                 top.append("")  # ungrouped columns carry their name in the second header row
-                i += 1
                 continue
-            span = 1
-            while i + span < len(cols) and grouped.get(cols[i + span], ("",))[0] == g[0]:
-                span += 1
-            top.append(rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(g[0])}}}")
+            top.append(rf"\multicolumn{{{span}}}{{c}}{{{tex_escape(group)}}}")
             rules.append(rf"\cmidrule(lr){{{i + 1}-{i + span}}}")
-            i += span
         lines.append(" & ".join(top) + r" \\")
         lines.append(" ".join(rules))
         sub = [tex_escape(grouped[c][1]) if c in grouped else tex_escape(c) for c in cols]
@@ -144,18 +153,12 @@ def _html_block(b: Block) -> list[str]:
     grouped = {g[2]: g for g in b.groups if g[1]}
     out = [f"<table><caption>{html.escape(b.title)}</caption><thead>"]
     if grouped:
-        row, i = [], 0
-        while i < len(cols):
-            g = grouped.get(cols[i])
-            if g is None:
+        row = []
+        for i, span, group in _header_spans(cols, grouped):
+            if group is None:
                 row.append(f'<th rowspan="2">{html.escape(cols[i])}</th>')
-                i += 1
-                continue
-            span = 1
-            while i + span < len(cols) and grouped.get(cols[i + span], ("",))[0] == g[0]:
-                span += 1
-            row.append(f'<th colspan="{span}" class="group">{html.escape(g[0])}</th>')
-            i += span
+            else:
+                row.append(f'<th colspan="{span}" class="group">{html.escape(group)}</th>')
         out.append("<tr>" + "".join(row) + "</tr>")
         out.append("<tr>" + "".join(f"<th>{html.escape(grouped[c][1])}</th>" for c in cols if c in grouped) + "</tr>")
     else:
