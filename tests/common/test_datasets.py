@@ -57,7 +57,7 @@ def test_cifar10c_npy_severity_slices(tmp_path):
 
 def test_imagenetc_folders(tmp_path):
     for wnid in ("n01440764", "n01443537"):
-        d = tmp_path / "imagenet-c" / "gaussian_noise" / "5" / wnid
+        d = tmp_path / "ImageNet-C" / "gaussian_noise" / "5" / wnid
         d.mkdir(parents=True)
         Image.fromarray(np.full((256, 256, 3), 128, np.uint8)).save(d / "a.JPEG")
     ds = load_dataset("imagenetc", "test", root=tmp_path, corruption="gaussian_noise", severity=5)

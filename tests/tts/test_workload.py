@@ -69,6 +69,7 @@ def test_paper_scale_without_checkpoint_or_data_is_a_clear_error(tmp_path):
     from workloads.common.datasets import DatasetMissingError
 
     wl = get_workload("tts")
+    (tmp_path / "w.pth").write_bytes(b"weights")  # present, so the missing data set is what stops the trial
     cfg = build_config(wl, {"dataset": "imagenet", "arch": "revcol_tiny", "checkpoint": str(tmp_path / "w.pth")})
     ctx = LocalContext(seed=0, scale="paper", work_dir=tmp_path, cache_dir=tmp_path / "c", data_root=tmp_path / "data")
     with pytest.raises(DatasetMissingError, match="imagenet"):

@@ -19,6 +19,8 @@ from torch.utils.data import Dataset, TensorDataset
 
 from workloads.common.corruptions import CORRUPTIONS, corrupt_batch
 from workloads.common.corruptions import VERSION as CORRUPTION_VERSION
+from workloads.common.requirements import (CIFAR100_FOLDER, CIFAR100C_FOLDER, CIFAR10_FOLDER, CIFAR10C_FOLDER,
+                                           IMAGENET_FOLDER, IMAGENETC_FOLDER)
 
 
 class DatasetMissingError(FileNotFoundError):
@@ -137,7 +139,7 @@ def digits_c(corruption: str, severity: int, *, cache_dir: Path, seed: int = 0, 
 
 
 def _cifar(name: str, root: Path, split: str) -> TensorDataset:
-    folder = {"cifar10": "cifar-10-batches-py", "cifar100": "cifar-100-python"}[name]
+    folder = {"cifar10": CIFAR10_FOLDER, "cifar100": CIFAR100_FOLDER}[name]
     base = root / folder
     if not base.is_dir():
         raise _missing(name, base, "torchvision's python pickles (data_batch_1..5, test_batch / train, test)",
@@ -162,7 +164,7 @@ def _cifar(name: str, root: Path, split: str) -> TensorDataset:
 
 
 def _cifar_c(name: str, root: Path, corruption: str, severity: int, n: int | None) -> TensorDataset:
-    folder = root / {"cifar10c": "CIFAR-10-C", "cifar100c": "CIFAR-100-C"}[name]
+    folder = root / {"cifar10c": CIFAR10C_FOLDER, "cifar100c": CIFAR100C_FOLDER}[name]
     f = folder / f"{corruption}.npy"
     if not f.is_file() or not (folder / "labels.npy").is_file():
         raise _missing(name, f, f"{folder}/<corruption>.npy (50000x32x32x3 uint8: severities 1-5 stacked, "
@@ -215,7 +217,7 @@ class ImageFolderDataset(Dataset):
 
 
 def _imagenet(name: str, root: Path, split: str, image_size: int, class_list: Path | None) -> Dataset:
-    base = root / "imagenet" / ("train" if split == "train" else "val")
+    base = root / IMAGENET_FOLDER / ("train" if split == "train" else "val")
     if not base.is_dir():
         raise _missing(name, base, "imagenet/{train,val}/<wnid>/*.JPEG (val sorted into class folders)",
                        "Obtain ILSVRC-2012 from image-net.org.")
@@ -230,9 +232,9 @@ def _imagenet(name: str, root: Path, split: str, image_size: int, class_list: Pa
 
 
 def _imagenet_c(root: Path, corruption: str, severity: int, image_size: int) -> Dataset:
-    base = root / "imagenet-c" / corruption / str(severity)
+    base = root / IMAGENETC_FOLDER / corruption / str(severity)
     if not base.is_dir():
-        raise _missing("imagenetc", base, "imagenet-c/<corruption>/<severity 1-5>/<wnid>/*.JPEG",
+        raise _missing("imagenetc", base, f"{IMAGENETC_FOLDER}/<corruption>/<severity 1-5>/<wnid>/*.JPEG",
                        "Get ImageNet-C from Hendrycks' release (Zenodo).")
     from torchvision import datasets, transforms
 

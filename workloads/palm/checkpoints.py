@@ -12,27 +12,15 @@ Checkpoints usually hold them under ``state_dict`` with ``module.`` prefixes (Da
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn as nn
 
 from workloads.common.models import CheckpointError, Normalized, load_checkpoint, read_state_dict
+from workloads.palm.requirements import ROBUSTBENCH, RobustBenchModel  # noqa: F401  (the files' names live with the path rule)
 
 
-@dataclass(frozen=True)
-class RobustBenchModel:
-    name: str          # RobustBench model id
-    dataset: str       # RobustBench dataset
-    filename: str      # what RobustBench writes under models/<dataset>/corruptions/
-
-
-ROBUSTBENCH = {
-    "wrn28_10": RobustBenchModel("Standard", "cifar10", "Standard.pt"),
-    "resnext29_32x4d": RobustBenchModel("Hendrycks2020AugMix_ResNeXt", "cifar100", "Hendrycks2020AugMix_ResNeXt.pt"),
-    "resnet50": RobustBenchModel("Standard_R50", "imagenet", "Standard_R50.pt"),
-}
 
 # WRN Standard takes [0, 1] images as they are; the other two carry their normalisation in the checkpoint
 IDENTITY_NORMALISATION = ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))

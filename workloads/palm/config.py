@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-Method = Literal["source", "bn_adapt", "tent", "cotta", "law", "surgical", "palm"]
+Method = Literal["source", "bn_adapt", "tent", "cotta", "law", "surgical", "palm", "adacontrast", "ecotta"]
 
 
 @dataclass
@@ -14,9 +14,9 @@ class PalmConfig:
     protocol: Literal["ctta", "gtta"] = "ctta"  # continual (severity 5) or gradual (1→5→1 per task)
     severity: int = 5                          # CTTA severity
     arch: str = "auto"                         # auto: small_cnn (synthetic/digits-c), wrn28_10, resnext29_32x4d, resnet50
-    checkpoint: str = "auto"                   # source weights: auto = <data_root>/checkpoints/<arch>-<dataset>.pt at paper
-                                               # scale (RobustBench/torchvision weights saved as a state_dict), trained
-                                               # and cached here at mini/smoke; or an explicit local path
+    checkpoint: str = "auto"                   # source weights: auto = <data_root>/checkpoints/palm/<dataset>/corruptions/
+                                               # <RobustBench file> at paper scale (requirements.py), trained and cached
+                                               # here at mini/smoke; or a local path (relative: under the data root)
     source_epochs: int = 15                    # epochs of the cached source model (mini/smoke)
     batch_size: int = 0                        # test batch size; 0 = the paper's (200 CIFAR, 64 ImageNet; 100 digits, 32 synthetic)
     n_per_task: int = 0                        # cap of test samples per task (0: all)
@@ -43,6 +43,42 @@ class PalmConfig:
     cotta_restore: float = -1.0                # CoTTA stochastic-restore probability; <0 = the code's (0.01 CIFAR, 0.001 ImageNet)
     cotta_threshold: float = 0.0               # CoTTA anchor confidence threshold; 0 = the code's (0.92 CIFAR-10, 0.72 CIFAR-100, 0.1 ImageNet)
     cotta_augmentations: int = 32              # CoTTA teacher augmentations
+    adacontrast_lr: float = 2e-4               # AdaContrast SGD-Nesterov LR (cfgs/*/adacontrast.yaml: 2e-4 on all three)
+    adacontrast_queue: int = 16384             # AdaContrast MoCo queue and kNN bank size (conf.py QUEUE_SIZE)
+    adacontrast_neighbors: int = 10            # AdaContrast soft-kNN neighbours (conf.py NUM_NEIGHBORS)
+    ecotta_parts: int = 5                      # EcoTTA partition factor K (Lily-Le/EcoTTA: K=5)
+    ecotta_lr: float = 5e-3                    # EcoTTA adaptation SGD LR (momentum 0.9), main.py --lr_tta
+    ecotta_lambda: float = 0.25                # EcoTTA self-distilled regularisation weight λ, main.py --lambda_reg
+    ecotta_warmup_epochs: int = 10             # EcoTTA meta-network warm-up on the clean source training set
+    ecotta_warmup_lr: float = 0.05             # warm-up SGD LR (linear first epoch, ×0.2 at epochs 3, 6, 8)
+    ecotta_warmup_batch: int = 64              # warm-up batch size
+    ecotta_warmup_samples: int = 0             # cap of source training samples for the warm-up (0: all)
+
+    def resolved(self, env: Any) -> "PalmConfig":
+        """The config that runs (``orchestrator.context.resolved_config``): ``resolve``'s per-dataset values of
+        the sentinel hyperparameters (``alpha=-1``, ``temperature=0``, ...), as ``run`` applies them."""
+        return resolve(self)
+
+    def not_applicable(self) -> set[str]:
+        """Fields the chosen method never reads (MLflow groups them in one param). A field no method owns
+        (data, stream, source model, ``reading``, which the tables group by) always applies."""
+        if self.method not in METHOD_FIELDS:
+            return set()
+        owned = set().union(*METHOD_FIELDS.values())
+        return owned - METHOD_FIELDS[self.method]
+
+
+# Which method reads which of its own hyperparameters (workloads.palm.workload.build_adapter's arguments).
+METHOD_FIELDS: dict[str, set[str]] = {
+    "source": set(),
+    "bn_adapt": set(),
+    "tent": {"tent_lr", "tent_optimizer"},
+    "surgical": {"surgical_lr", "lam"},
+    "cotta": {"cotta_lr", "cotta_optimizer", "cotta_loss", "cotta_ema", "cotta_restore", "cotta_threshold",
+              "cotta_augmentations"},
+    "law": {"law_lr", "law_tau", "lam"},
+    "palm": {"kappa", "alpha", "temperature", "eta", "lam", "weight_decay", "importance_from", "optimizer"},
+}
 
 
 # The authors' per-dataset settings: sarthaxxxxx/PALM classification/cfgs/<dataset>/{ours,tent,cotta,law,surgical}.yaml

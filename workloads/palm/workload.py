@@ -14,18 +14,16 @@ from workloads.common.datasets import dataset_info
 from workloads.common.models import build_model
 from workloads.common.source_model import get_source_model
 from workloads.common.streams import ctta_stream
+from workloads.palm.baselines import build_adacontrast, build_ecotta
 from workloads.palm.adapters import BNAdapt, CoTTA, Law, Palm, Source, Surgical, Tent
 from workloads.palm.checkpoints import download_hint, load_source_checkpoint
 from workloads.palm.config import PalmConfig, resolve
 from workloads.palm.plots import plot_importance
-
-ARCH = {"synthetic": "small_cnn", "digits-c": "small_cnn", "cifar10c": "wrn28_10", "cifar100c": "resnext29_32x4d",
-        "imagenetc": "resnet50"}
-CLEAN = {"synthetic": "synthetic", "digits-c": "digits", "cifar10c": "cifar10", "cifar100c": "cifar100",
-         "imagenetc": "imagenet"}
+from workloads.palm.requirements import CLEAN, source_arch, source_checkpoint
 
 
-def build_adapter(cfg: PalmConfig, model, image_size: int):
+
+def build_adapter(cfg: PalmConfig, model, image_size: int, ctx: Context | None = None, seed: int = 0):
     """The adapter for ``cfg.method`` with ``cfg``'s resolved (per-dataset) hyperparameters."""
     if cfg.method == "source":
         return Source(model)
@@ -41,6 +39,13 @@ def build_adapter(cfg: PalmConfig, model, image_size: int):
                      reading=cfg.reading)
     if cfg.method == "law":
         return Law(model, cfg.law_lr, image_size, cfg.law_tau, cfg.lam, reading=cfg.reading)
+    if cfg.method == "adacontrast":
+        return build_adacontrast(cfg, model, seed)
+    if cfg.method == "ecotta":
+        if ctx is None:
+            raise ValueError("ecotta warms its meta networks up on the source training set: pass ctx")
+        return build_ecotta(cfg, model, clean=CLEAN[cfg.dataset], root=ctx.data_root, cache_dir=ctx.cache_dir,
+                            device=ctx.device)
     return Palm(model, kappa=cfg.kappa, alpha=cfg.alpha, temperature=cfg.temperature, eta=cfg.eta, lam=cfg.lam,
                 image_size=image_size, importance_from=cfg.importance_from, optimizer=cfg.optimizer,
                 reading=cfg.reading, weight_decay=cfg.weight_decay)
@@ -48,10 +53,9 @@ def build_adapter(cfg: PalmConfig, model, image_size: int):
 
 def source_model(cfg: PalmConfig, ctx: Context):
     clean = CLEAN[cfg.dataset]
-    arch = ARCH[cfg.dataset] if cfg.arch == "auto" else cfg.arch
-    checkpoint = cfg.checkpoint
-    if checkpoint == "auto":
-        checkpoint = str(ctx.data_root / "checkpoints" / f"{arch}-{clean}.pt") if ctx.scale == "paper" else ""
+    arch = source_arch(cfg)
+    path = source_checkpoint(cfg, ctx.data_root, ctx.scale)  # paper scale: always a file (the rule in requirements)
+    checkpoint = str(path) if path is not None else ""
     if checkpoint and not Path(checkpoint).is_file():
         raise ConfigError(
             f"palm: source checkpoint {checkpoint} not found. The {cfg.dataset} source model is {arch}: "
@@ -76,7 +80,7 @@ def run(cfg: PalmConfig, ctx: Context) -> None:
     cfg = resolve(cfg)
     info = dataset_info(cfg.dataset)
     model = source_model(cfg, ctx)
-    adapter = build_adapter(cfg, model, info.image_size)
+    adapter = build_adapter(cfg, model, info.image_size, ctx, ctx.seed)
     stream = ctta_stream(cfg.dataset, root=ctx.data_root, cache_dir=ctx.cache_dir, batch_size=cfg.batch_size,
                          seed=ctx.seed, severity=cfg.severity, gradual=cfg.protocol == "gtta",
                          max_batches_per_task=cfg.max_batches_per_task or None, n_per_task=cfg.n_per_task or None)

@@ -12,7 +12,7 @@ class TTSConfig:
     dataset: Literal["synthetic", "digits", "imagenet"] = "digits"  # paper: imagenet (val = test split); mini: digits; smoke: synthetic
     arch: Literal["revcol_tiny", "revcol_mini", "revcol_micro"] = "revcol_mini"  # RevCol size (revcol_tiny = the paper's RevCol-T)
     columns: int = 0  # number of columns (= exits); 0 keeps the preset's 4
-    checkpoint: str = ""  # local weights of backbone + last head (paper: official RevCol-T ImageNet-1k); empty = train here
+    checkpoint: str = ""  # local weights of backbone + last head (paper: official RevCol-T ImageNet-1k; relative: under the data root); empty = train here (paper: <data>/checkpoints/tts/<arch>_1k.pth)
     heads_checkpoint: str = ""  # local weights of the whole early-exit model (early heads included); empty = train the heads here
     source_epochs: int = 30  # epochs of training the backbone + last head from scratch (no checkpoint)
     source_lr: float = 2e-3  # AdamW learning rate of that training (the official RevCol recipe uses AdamW)

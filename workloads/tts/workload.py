@@ -1,6 +1,7 @@
 """The ``tts`` workload: Table 1 (exits and thresholds) and Fig. 4 (test-time specialization per class subset)."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 import time
@@ -9,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from orchestrator.context import Context
-from orchestrator.registry import register
+from orchestrator.registry import ConfigError, register
 from workloads.common.datasets import dataset_info
 from workloads.tts.config import TTSConfig
 from workloads.tts.curves import matched_cost_gain
@@ -20,6 +21,7 @@ from workloads.tts.measure import (adaptive_latency_ms, baseline_latency_ms, exi
                                    last_exit_predictions, latency_stats, mean_gflops, policy_outcome, timing_images)
 from workloads.tts.plots import save_panels
 from workloads.tts.policy import parse_policy
+from workloads.tts.requirements import REVCOL_RELEASE, backbone_checkpoint, heads_checkpoint
 from workloads.tts.source import ModelRecipe, get_tts_model
 from workloads.tts.specialization import Specializer
 
@@ -44,6 +46,21 @@ def check_config(cfg: TTSConfig) -> None:
         raise ValueError(f"compile={cfg.compile} captures/compiles during the warm-up passes: set latency_warmup >= 1")
 
 
+def with_local_weights(cfg: TTSConfig, ctx: Context) -> TTSConfig:
+    """``cfg`` with its weight files resolved by the path rule (workloads.tts.requirements); a named file that is not
+    there is an error before any work, and at paper scale the backbone is always a file, never trained here."""
+    checkpoint = backbone_checkpoint(cfg, ctx.data_root, ctx.scale)
+    heads = heads_checkpoint(cfg, ctx.data_root)
+    for field, path in (("checkpoint", checkpoint), ("heads_checkpoint", heads)):
+        if path is not None and not path.is_file():
+            raise ConfigError(
+                f"tts: {field} {path} not found. The {cfg.arch} weights come from {REVCOL_RELEASE}; put the file "
+                f"there or set {field}: to where it is (relative paths are under $ORCHESTRATOR_DATA). Nothing is "
+                f"downloaded, and no paper-scale backbone is trained here.")
+    return dataclasses.replace(cfg, checkpoint=str(checkpoint) if checkpoint else "",
+                               heads_checkpoint=str(heads) if heads else "")
+
+
 def _tag(t: float) -> str:
     return f"t{round(t * 100):d}"
 
@@ -54,6 +71,7 @@ def _tag(t: float) -> str:
                    "inference_worst_ms", "update_step_ms", "update_overhead_pct", "stream_exit_mean",
                    "stream_accuracy", "stream_images", "updates", "held_out_images", "subset_*", "other_*"))
 def run(cfg: TTSConfig, ctx: Context) -> None:
+    cfg = with_local_weights(cfg, ctx)
     check_config(cfg)
     info = dataset_info(cfg.dataset)
     train = load_split(cfg.dataset, "train", n=cfg.n_train, root=ctx.data_root, seed=ctx.seed)
