@@ -135,11 +135,11 @@ def test_impossible_options_raise_clear_errors(tmp_path, params, match):
         run(tmp_path, **params)
 
 
-def test_coarse_labels_for_imagenet_need_a_map(tmp_path):
+def test_coarse_labels_for_imagenet100_need_a_map(tmp_path):
     from workloads.cmsf.labels import coarse_labels
     import torch
 
     with pytest.raises(FileNotFoundError, match="coarse label map"):
         coarse_labels(torch.tensor([0, 1]), "imagenet", str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match="coarse_map"):
-        coarse_labels(torch.tensor([0, 1]), "imagenet")
+        coarse_labels(torch.tensor([0, 1]), "imagenet100")
