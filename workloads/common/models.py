@@ -275,18 +275,21 @@ def _strip(state: dict, prefixes: Sequence[str]) -> dict:
 
 
 def read_state_dict(path: str | Path, nested: tuple[str, ...] = ("state_dict", "model", "net", "model_state_dict",
-                                                                  "state_dict_ema")) -> dict:
+                                                                  "state_dict_ema"), source: str = "") -> dict:
     """The state dict in a local checkpoint file, loaded with ``weights_only=True`` (a pickle cannot run code),
     taken from under the first of ``nested`` keys it is saved under, if any; prefixes are left to the caller.
-    A missing, unreadable or non-dict file is a ``CheckpointError`` naming the path."""
+    A missing, unreadable or non-dict file is a ``CheckpointError`` naming the path; ``source`` (where the weights
+    come from) is added to the missing-file message."""
     p = Path(path)
     if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist. Give the path of a local .pt/.pth file; nothing is downloaded.")
+        raise CheckpointError(f"checkpoint {p} does not exist. Give the path of a local .pt/.pth file"
+                              f"{' (' + source + ')' if source else ''}; nothing is downloaded.")
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise CheckpointError(f"checkpoint {p} cannot be read ({type(exc).__name__}: {exc}). It is corrupt or not a "
-                              f"PyTorch weights file; re-export it with torch.save(model.state_dict(), path).") from None
+        raise CheckpointError(f"checkpoint {p} cannot be read as plain weights ({type(exc).__name__}: {exc}). It is "
+                              f"corrupt, not a PyTorch weights file, or it pickles training objects: re-export only "
+                              f"the weights with torch.save(model.state_dict(), path).") from None
     for key in nested:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]

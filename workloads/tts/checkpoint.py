@@ -6,32 +6,20 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from workloads.common.models import CheckpointError
+from workloads.common.models import CheckpointError, read_state_dict
 
 # RevCol's intermediate-supervision decoders (official training only) have no role at inference
 IGNORED_PREFIXES = ("decoder_blocks.",)
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """Tensors of a checkpoint file (bare state_dict, or under ``model``/``state_dict``/``model_ema``)."""
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(
-            f"RevCol checkpoint {p} does not exist. Give the local path of a .pth file (paper scale: the official "
-            f"RevCol-T ImageNet-1k weights from github.com/megvii-research/RevCol); nothing is downloaded.")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise CheckpointError(
-            f"RevCol checkpoint {p} cannot be read as plain weights ({type(exc).__name__}: {exc}). It is corrupt, or "
-            f"it pickles training objects (the official training script stores its config): re-export only the "
-            f"weights with torch.save(torch.load(path, weights_only=False)['model'], new_path).") from None
-    for key in ("model", "state_dict", "model_ema"):
-        if isinstance(obj, dict) and isinstance(obj.get(key), dict):
-            obj = obj[key]
-            break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise CheckpointError(f"RevCol checkpoint {p} does not hold a state_dict of tensors")
+def read_revcol_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """Tensors of a RevCol checkpoint (bare state_dict, or under ``model``/``state_dict``/``model_ema``), without
+    DataParallel ``module.`` prefixes."""
+    obj = read_state_dict(path, nested=("model", "state_dict", "model_ema"),
+                          source="paper scale: the official RevCol-T ImageNet-1k weights from "
+                                 "github.com/megvii-research/RevCol")
+    if not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise CheckpointError(f"RevCol checkpoint {path} does not hold a state_dict of tensors")
     return {k[len("module."):] if k.startswith("module.") else k: v for k, v in obj.items()}
 
 
@@ -41,7 +29,7 @@ def load_revcol_weights(model: nn.Module, path: str | Path, *, early_heads: bool
     Official RevCol-T checkpoints carry heads on every column from intermediate supervision; the paper
     trains fresh early heads on the frozen backbone (Sec. 4.1), so those are skipped unless asked for.
     Returns the names of the parameters left untouched (the early heads when skipped)."""
-    state = {k: v for k, v in read_state_dict(path).items() if not k.startswith(IGNORED_PREFIXES)}
+    state = {k: v for k, v in read_revcol_state(path).items() if not k.startswith(IGNORED_PREFIXES)}
     own = model.state_dict()
     last = model.num_exits - 1
     early = {k for k in own if k.startswith("cls_blocks.") and int(k.split(".")[1]) < last}

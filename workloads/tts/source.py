@@ -17,7 +17,7 @@ from torch.utils.data import Dataset
 
 from workloads.common.datasets import dataset_info
 from workloads.common.training import train_classifier
-from workloads.tts.checkpoint import load_revcol_weights, read_state_dict
+from workloads.tts.checkpoint import load_revcol_weights, read_revcol_state
 from workloads.tts.heads import train_early_heads
 from workloads.tts.revcol import EarlyExitRevCol, build_revcol
 
@@ -72,7 +72,7 @@ def get_tts_model(recipe: ModelRecipe, train: Dataset, *, cache_dir: Path, devic
     with FileLock(str(path) + ".lock", timeout=3600):
         model = build_for(recipe)
         if path.is_file():
-            model.load_state_dict(read_state_dict(path))
+            model.load_state_dict(read_revcol_state(path))
             meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
             return model.to(device).eval(), meta
         meta = _train(model, recipe, train, device)
