@@ -1,6 +1,12 @@
-"""Workload registry: ``@register(name, config=Dataclass)`` and typed config construction.
+"""Workload registry: typed config construction and two ways to register a workload.
 
-This module must stay free of ``ray`` and ``mlflow`` imports: workloads import it.
+``declare(name, config=..., entry="pkg.module:function")`` registers it from a torch-free module (each
+built-in package's ``__init__``): validating a sweep reads only the config dataclass and the declared
+metrics, and the function (torch, timm, ...) is imported the first time ``Workload.fn`` is read, i.e.
+when a trial runs. ``@register(name, config=...)`` registers an already imported function (plugins, tests).
+
+This module must stay free of ``ray``, ``mlflow`` and ``torch`` imports: ``orchestrator list`` and every
+spec error go through it and must answer in well under 2 s.
 """
 from __future__ import annotations
 
@@ -23,13 +29,32 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class Workload:
     name: str
-    fn: Callable[..., None]
     config_cls: type
     # Every metric name the workload reports or summarises, when it declares them: sweeps are checked against
     # it (a search or ASHA metric it never reports would optimise nothing). ``None``: not declared, not checked.
     # An entry with ``*`` is a shell-style pattern for names built at run time (``error_*`` for PALM's
     # per-corruption errors); plain entries are exact names.
     metrics: frozenset[str] | None = None
+    # ``"module:function"``; the module is imported only when ``fn`` is first read (a trial runs).
+    entry: str = ""
+    # The function itself when it was registered already imported (``@register``).
+    function: Callable[..., None] | None = None
+
+    @property
+    def module(self) -> str:
+        """The module that defines the function, without importing it (a Ray worker imports it there)."""
+        return self.entry.partition(":")[0]
+
+    @property
+    def fn(self) -> Callable[..., None]:
+        if self.function is not None:
+            return self.function
+        module, _, attr = self.entry.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except AttributeError:
+            raise ConfigError(f"workload {self.name!r} is declared with entry {self.entry!r}, but {module} "
+                              f"defines no {attr!r}. Fix the entry in its declare(...) call.") from None
 
     def reports(self, metric: str) -> bool:
         """Whether ``metric`` is one the workload declares (exactly or through a pattern); ``True`` when it
@@ -49,21 +74,41 @@ class Workload:
 _REGISTRY: dict[str, Workload] = {}
 
 
-def register(name: str, config: type, metrics: Any = None) -> Callable[[Callable], Callable]:
-    """Register ``fn(cfg, ctx)`` as workload ``name`` with dataclass ``config`` (all fields need defaults);
-    ``metrics``: the names it reports (``ctx.report``) or summarises (``ctx.summary``), checked against sweeps;
-    ``*`` in a name makes it a pattern (``"error_*"``) for names built at run time."""
+def _checked_metrics(name: str, config: type, metrics: Any) -> frozenset[str] | None:
     if not dataclasses.is_dataclass(config):
         raise TypeError(f"workload {name!r}: config must be a dataclass, got {config!r}")
     if isinstance(metrics, str):  # a lone string would be read as its characters
         raise TypeError(f"workload {name!r}: metrics must be a list of names, got the string {metrics!r}")
-    declared = frozenset(metrics) if metrics is not None else None
+    return frozenset(metrics) if metrics is not None else None
+
+
+def _add(workload: Workload) -> None:
+    existing = _REGISTRY.get(workload.name)
+    # The same function seen again (its module imported under a second name, or declared and then
+    # decorated) is one workload; two different functions under one name are a mistake.
+    if existing is not None and existing.entry.partition(":")[2] != workload.entry.partition(":")[2]:
+        raise ValueError(f"workload {workload.name!r} is registered twice ({existing.entry} and {workload.entry})")
+    _REGISTRY[workload.name] = workload
+
+
+def declare(name: str, config: type, entry: str, metrics: Any = None) -> None:
+    """Register workload ``name`` without importing its function: ``entry`` is ``"module:function"``,
+    imported when a trial runs. ``config``: its dataclass (all fields need defaults); ``metrics``: the
+    names it reports or summarises, checked against sweeps (``*`` makes a pattern, ``"error_*"``)."""
+    module, colon, attr = entry.partition(":")
+    if not (module and colon and attr):
+        raise TypeError(f"workload {name!r}: entry must read 'package.module:function', got {entry!r}")
+    _add(Workload(name, config, _checked_metrics(name, config, metrics), entry))
+
+
+def register(name: str, config: type, metrics: Any = None) -> Callable[[Callable], Callable]:
+    """Register ``fn(cfg, ctx)`` as workload ``name`` with dataclass ``config`` (all fields need defaults);
+    ``metrics``: the names it reports (``ctx.report``) or summarises (``ctx.summary``), checked against sweeps;
+    ``*`` in a name makes it a pattern (``"error_*"``) for names built at run time."""
+    declared = _checked_metrics(name, config, metrics)
 
     def deco(fn: Callable) -> Callable:
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.fn.__qualname__ != fn.__qualname__:
-            raise ValueError(f"workload {name!r} is registered twice ({existing.fn.__module__} and {fn.__module__})")
-        _REGISTRY[name] = Workload(name, fn, config, declared)
+        _add(Workload(name, config, declared, f"{fn.__module__}:{fn.__qualname__}", fn))
         return fn
 
     return deco

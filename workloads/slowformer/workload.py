@@ -12,7 +12,7 @@ from filelock import FileLock
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, config_to_dict, register
+from orchestrator.registry import ConfigError, config_to_dict
 from workloads.common.datasets import dataset_info, load_dataset
 from workloads.common.models import build_model, load_checkpoint
 from workloads.common.source_model import get_source_model
@@ -205,11 +205,7 @@ def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channel
     return Adversary(fresh_patch(size, channels, seed), location=cfg.location, seed=seed)
 
 
-@register("slowformer", config=SlowFormerConfig,
-          metrics=("attack_loss", "gflops", "gflops_clean", "gflops_dense", "gflops_exact",
-                   "gflops_clean_exact", "gflops_dense_exact", "top1", "top1_clean", "top1_dense",
-                   "mean_tokens", "mean_tokens_clean", "defense_pool_size", "attack_success",
-                   "attack_success_exact", "tokens_l*"))
+# Declared (config, metrics) in workloads/slowformer/__init__.py; imported only when a trial runs.
 def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     info = dataset_info(cfg.dataset)
     check_config(cfg, info.num_classes)
