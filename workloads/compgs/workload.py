@@ -13,7 +13,7 @@ from filelock import FileLock
 from PIL import Image
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.compgs.colmap import load_colmap
 from workloads.compgs.config import CompGSConfig
 from workloads.compgs.evaluate import evaluate
@@ -139,11 +139,7 @@ def _save_png(img: torch.Tensor, gt: torch.Tensor, path: Path) -> None:
     Image.fromarray((row * 255).round().astype(np.uint8)).save(path)
 
 
-@register("compgs", config=CompGSConfig,
-          metrics=("loss", "num_gaussians", "psnr", "ssim", "lpips", "fps", "num_gaussians_k", "memory_mb",
-                   "compression", "mem", "train_time_min", "train_time_s", "render_pairs_k", "nonquant_share",
-                   "quant_share", "index_share", "codebook_share", "code_top1_share_*",
-                   "code_top*pct_share_*", "codes_used_*"))
+# Declared (config, metrics) in workloads/compgs/__init__.py; imported only when a trial runs.
 def run(cfg: CompGSConfig, ctx: Context) -> None:
     cfg = apply_variant(cfg)
     check_config(cfg)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.nola.adapted import AdaptedLayer
 from workloads.nola.config import NolaConfig
 from workloads.nola.fewshot import sample_few_shot
@@ -248,10 +248,7 @@ def run_subspace(cfg: NolaConfig, ctx: Context) -> None:
     ctx.summary(pranc_rank=float(pr), nola_rank=float(nr), max_rank=float(d * d), coefficients=float(n))
 
 
-@register("nola", config=NolaConfig,
-          metrics=("loss", "accuracy", "train_loss", "train_seconds", "trainable_params", "adapter_params",
-                   "checkpoint_bytes", "pranc_rank", "nola_rank", "max_rank", "coefficients", "ms_per_batch",
-                   "train_memory_gb", "trainable_k", "bleu", "rouge_l", "nist", "meteor", "cider"))
+# Declared (config, metrics) in workloads/nola/__init__.py; imported only when a trial runs.
 def run(cfg: NolaConfig, ctx: Context) -> None:
     _check(cfg)
     if cfg.experiment == "e2e":

@@ -9,7 +9,7 @@ from collections import defaultdict
 import torch
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.common.datasets import dataset_info
 from workloads.common.models import build_model
 from workloads.common.source_model import get_source_model
@@ -72,10 +72,7 @@ def source_model(cfg: PalmConfig, ctx: Context):
                             n_train=512 if clean == "synthetic" else None)
 
 
-@register("palm", config=PalmConfig,
-          metrics=("error", "adapted_fraction", "selected_fraction", "severity", "error_*", "mean_error",
-                   "adapted_pct", "adapted_pct_*", "selected_pct", "selected_pct_*", "reading_is_paper",
-                   "seconds_per_batch"))
+# Declared (config, metrics) in workloads/palm/__init__.py; imported only when a trial runs.
 def run(cfg: PalmConfig, ctx: Context) -> None:
     cfg = resolve(cfg)
     info = dataset_info(cfg.dataset)

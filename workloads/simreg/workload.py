@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.cmsf.augment import two_view_augment
 from workloads.cmsf.data import Indexed, load_split
 from workloads.cmsf.evaluation import embed, knn_and_linear
@@ -62,9 +62,7 @@ def build_student(cfg: SimRegConfig, info, teacher_dims: list[int], scale: str =
     return Student(backbone, heads)
 
 
-@register("simreg", config=SimRegConfig,
-          metrics=("loss", "nn1", "nn20", "linear", "head_nn1", "head_nn20", "head_linear", "mid_nn1",
-                   "mid_nn20", "mid_linear", "mse", "mid_mse", "transfer_*", "final_loss", "steps"))
+# Declared (config, metrics) in workloads/simreg/__init__.py; imported only when a trial runs.
 def run(cfg: SimRegConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)

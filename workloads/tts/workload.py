@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.common.datasets import dataset_info
 from workloads.tts.config import TTSConfig
 from workloads.tts.curves import matched_cost_gain
@@ -65,11 +65,7 @@ def _tag(t: float) -> str:
     return f"t{round(t * 100):d}"
 
 
-@register("tts", config=TTSConfig,
-          metrics=("accuracy", "gflops", "exit_mean", "exit_frac_*", "latency_ms", "latency_std_ms",
-                   "latency_median_ms", "latency_p10_ms", "latency_p90_ms", "*_test_accuracy",
-                   "inference_worst_ms", "update_step_ms", "update_overhead_pct", "stream_exit_mean",
-                   "stream_accuracy", "stream_images", "updates", "held_out_images", "subset_*", "other_*"))
+# Declared (config, metrics) in workloads/tts/__init__.py; imported only when a trial runs.
 def run(cfg: TTSConfig, ctx: Context) -> None:
     cfg = with_local_weights(cfg, ctx)
     check_config(cfg)
