@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from orchestrator.context import Context
-from orchestrator.registry import ConfigError, register
+from orchestrator.registry import ConfigError
 from workloads.cmsf.augment import two_view_augment
 from workloads.cmsf.config import CmsfConfig
 from workloads.cmsf.data import Indexed, dataset_labels, load_split
@@ -214,9 +214,7 @@ class Trainer:
             self.purity_top_m.append(purity_top_m(sims, own, self.true[idx], truth_bank, m))
 
 
-@register("cmsf", config=CmsfConfig,
-          metrics=("loss", "rank5_median", "purity_c", "purity_m", "purity_top_m", "nn1", "nn20", "linear",
-                   "linear_*pct", "final_loss", "steps", "step_ms", "nn_share"))
+# Declared (config, metrics) in workloads/cmsf/__init__.py; imported only when a trial runs.
 def run(cfg: CmsfConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)

@@ -8,6 +8,6 @@ from workloads.compgs.config import CompGSConfig
 
 declare("compgs", config=CompGSConfig, entry="workloads.compgs.workload:run",
         metrics=("loss", "num_gaussians", "psnr", "ssim", "lpips", "fps", "num_gaussians_k", "memory_mb",
-                 "compression", "mem", "train_time_min", "train_time_s", "render_pairs_k",
-                 "nonquant_share", "quant_share", "index_share", "codebook_share",
-                 "code_top1_share_*", "code_top*pct_share_*", "codes_used_*"))
+                 "compression", "mem", "train_time_min", "train_time_s", "render_pairs_k", "nonquant_share",
+                 "quant_share", "index_share", "codebook_share", "code_top1_share_*", "code_top*pct_share_*",
+                 "codes_used_*"))

@@ -8,6 +8,5 @@ from workloads.nola.config import NolaConfig
 
 declare("nola", config=NolaConfig, entry="workloads.nola.workload:run",
         metrics=("loss", "accuracy", "train_loss", "train_seconds", "trainable_params", "adapter_params",
-                 "checkpoint_bytes", "pranc_rank", "nola_rank", "max_rank", "coefficients",
-                 "ms_per_batch", "train_memory_gb", "trainable_k", "bleu", "rouge_l", "nist",
-                 "meteor", "cider"))
+                 "checkpoint_bytes", "pranc_rank", "nola_rank", "max_rank", "coefficients", "ms_per_batch",
+                 "train_memory_gb", "trainable_k", "bleu", "rouge_l", "nist", "meteor", "cider"))
