@@ -334,7 +334,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
         if n_total == 0:
             return LaunchResult(sweep.name, None, 0, skipped, 0)
 
-    plan = TrialPlan(workload=sweep.workload, workload_module=wl.fn.__module__, scale=sweep.scale,
+    plan = TrialPlan(workload=sweep.workload, workload_module=wl.module, scale=sweep.scale,
                      base_params=dict(sweep.params), searched=list(sweep.search.space) if sweep.search else [],
                      data_root=os.environ.get("ORCHESTRATOR_DATA"), cache_dir=os.environ.get("ORCHESTRATOR_CACHE"),
                      resume_checkpoints=dict(prior.checkpoints) if prior else {})
