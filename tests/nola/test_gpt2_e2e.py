@@ -101,7 +101,7 @@ def test_paper_scale_reads_local_checkpoint_and_e2e_csvs(tmp_path):
         (data / "e2e" / name).write_text(rows)
     with pytest.raises(GPT2CheckpointMissingError, match="gpt2-medium.*config.json"):
         _run(tmp_path, scale="paper", data_root=data, method="nola", basis_size=4)
-    _write_tiny_gpt2_folder(data / "checkpoints" / "gpt2-medium", ["Aromi Cotto is a pub name eatType"])
+    _write_tiny_gpt2_folder(data / "checkpoints" / "nola" / "gpt2-medium", ["Aromi Cotto is a pub name eatType"])
     s = _run(tmp_path, scale="paper", data_root=data, method="nola", basis_size=4, max_new_tokens=4)
     assert s["trainable_k"] == pytest.approx(1 * 2 * 8 / 1000) and "bleu" in s
 

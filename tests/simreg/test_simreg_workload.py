@@ -69,15 +69,16 @@ def test_transfer_evaluation_and_bad_transfer_names(tmp_path):
     with pytest.raises(ConfigError, match="digits-c:<corruption>:<severity>"):
         run(tmp_path, transfer=["digits-c:fog"])
     with pytest.raises(ConfigError, match="not supported"):
-        run(tmp_path, transfer=["food101"])
+        run(tmp_path, transfer=["imagenet"])
 
 
 def test_named_paper_teachers_resolve_under_the_data_root(tmp_path):
     from workloads.simreg.teachers import parse_teacher
     from workloads.simreg.transfer import metric_name
 
-    assert parse_teacher("byol", "paper", tmp_path) == ("resnet50", str(tmp_path / "teachers" / "byol.pth"))
-    assert parse_teacher("small_cnn", "mini") == ("small_cnn", "")
+    assert parse_teacher("byol", "paper", tmp_path) == ("resnet50", str(tmp_path / "checkpoints" / "simreg" / "byol.pth"))
+    assert parse_teacher("resnet18@t/r18.pt", "paper", tmp_path) == ("resnet18", str(tmp_path / "t" / "r18.pt"))
+    assert parse_teacher("small_cnn", "mini", tmp_path) == ("small_cnn", "")
     assert metric_name("digits-c:fog:5") == "transfer_digits_c_fog_5"
 
 

@@ -24,13 +24,14 @@ from workloads.compgs.groups import GroupQuantizer, codebook_size, parse_groups
 from workloads.compgs.lpips_metric import build_lpips
 from workloads.compgs.model import GaussianModel
 from workloads.compgs.nerf_synthetic import SceneMissingError, load_nerf_synthetic
+from workloads.compgs.requirements import lpips_weights_path  # relative: under the data root, never the cwd
 from workloads.compgs.render_backend import resolve_backend
 from workloads.compgs.storage import load_compressed, memory_breakdown, save_compressed
 from workloads.compgs.train import post_training_kmeans, train, vq_schedule
 from workloads.compgs.variants import apply_variant
 
 STORAGE_ONLY = ("variant", "position_bits", "opacity_bits", "attribute_bits", "fps_repeats", "checkpoint_every",
-                "sort_by", "post_kmeans_iters", "lpips_weights", "lpips_net")
+                "sort_by", "post_kmeans_iters", "lpips_weights", "lpips_net", "benchmark")
 VQ_ONLY = ("quantize", "color_codes", "cov_codes", "sh_codes", "pos_codes", "codebook_scale", "vq_start", "assign_end",
            "kmeans_freq", "kmeans_iters", "shared_codebook", "codebook_scene", "empty_cluster")
 
@@ -83,10 +84,6 @@ def load_scene(cfg: CompGSConfig, ctx: Context) -> dict:
         f"{', '.join(SCENES)}. Put real scenes under $ORCHESTRATOR_DATA (now {ctx.data_root}) and name the folder.")
 
 
-def lpips_weights_path(cfg: CompGSConfig, ctx: Context) -> Path:
-    """``lpips_weights`` as given when absolute or present relative to the working directory, else under data_root."""
-    p = Path(cfg.lpips_weights).expanduser()
-    return p if p.is_absolute() or p.is_file() else ctx.data_root / p
 
 
 def _training_key(cfg: CompGSConfig, seed: int) -> str:
@@ -124,7 +121,8 @@ def trained_model(cfg: CompGSConfig, ctx: Context, backend: str, scene: dict | N
         if cfg.method == "compgs":
             quantizer = GroupQuantizer(groups, sizes, vq_schedule(cfg), ctx.seed, cfg.empty_cluster)
             if cfg.shared_codebook:
-                src = trained_model(dataclasses.replace(cfg, scene=cfg.codebook_scene, shared_codebook=False), ctx, backend)
+                src = trained_model(dataclasses.replace(cfg, scene=cfg.codebook_scene, shared_codebook=False,
+                                                        benchmark="auto"), ctx, backend)  # the source scene's own label
                 quantizer.freeze(src["codebooks"])
         res = train(cfg, scene, quantizer, device=ctx.device, backend=backend, seed=ctx.seed, ctx=ctx, key=key)
         out = {"params": {k: v.detach().cpu() for k, v in res["model"].params.items()}, "train_time_s": res["train_time_s"],
@@ -150,7 +148,7 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
     backend = resolve_backend(cfg.backend, ctx.device)
     scene = load_scene(cfg, ctx)  # fails early, with the layout, when the data is missing
     # LPIPS only from a local backbone checkpoint (never downloaded); a missing/wrong file fails here, before training
-    lpips_metric = build_lpips(lpips_weights_path(cfg, ctx), cfg.lpips_net, ctx.device) if cfg.lpips_weights else None
+    lpips_metric = build_lpips(lpips_weights_path(cfg, ctx.data_root), cfg.lpips_net, ctx.device) if cfg.lpips_weights else None
     trained = trained_model(cfg, ctx, backend, scene)
     params = trained["params"]
     if cfg.method == "post_kmeans":

@@ -14,7 +14,7 @@ class NolaConfig:
     target_severity: int = 3         # its severity (1..5)
     arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch), gpt2-tiny/gpt2-mini (e2e smoke/mini); or resnet20, vit_base_patch16_224, gpt2-medium, gpt2-large
     backbone: str = ""               # few-shot pre-trained backbone (vit_checkpoint.BACKBONES: vit_b16_in21k, vit_l16_in21k, vit_b16_mae, vit_l16_mae); "" = vit_b16_in21k at paper scale, a small ViT trained here below
-    checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone (e2e: HF GPT-2 folder, relative to the data root; default <data>/checkpoints/<arch>)
+    checkpoint: str = ""             # paper scale: local checkpoint of the pre-trained backbone (e2e: HF GPT-2 folder, relative to the data root; default <data>/checkpoints/nola/<arch>)
     target: Literal["mlp", "qv", "qkv", "conv", "linear"] = "mlp"  # which layers the adapter goes into (e2e: qv or mlp)
     rank: int = 4                    # LoRA rank / NOLA basis rank r
     k: int = 1000                    # NOLA bases for A

@@ -18,6 +18,7 @@ from workloads.nola.e2e import E2EDataMissingError, load_e2e
 from workloads.nola.gpt2_e2e import generate, score, train_lm
 from workloads.nola.gpt2_models import HERE, load_gpt2_checkpoint, pretrained_here
 from workloads.nola.inject import inject_adapters, merge_all, trainable_count
+from workloads.nola.requirements import E2E_FOLDER, e2e_arch, gpt2_folder
 
 # Grammar corpus sizes per scale (distinct MRs; two references each).
 CORPUS = {"smoke": {"pretrain_mrs": 60, "train_mrs": 40, "test_mrs": 6},
@@ -30,16 +31,13 @@ def _pairs(data: "dict[str, list[str]]") -> list[tuple[str, str]]:
 
 
 def _paper_data(cfg: NolaConfig, ctx: Context):
-    folder = Path(ctx.data_root) / "e2e"
+    folder = Path(ctx.data_root) / E2E_FOLDER
     try:
         train, test = load_e2e(folder / "trainset.csv"), load_e2e(folder / "testset_w_refs.csv")
     except E2EDataMissingError as err:
         raise E2EDataMissingError(f"{err} Expected layout: {folder}/trainset.csv and {folder}/testset_w_refs.csv.") from None
-    arch = "gpt2-medium" if cfg.arch == "auto" else cfg.arch
-    folder = Path(cfg.checkpoint) if cfg.checkpoint else Path(ctx.data_root) / "checkpoints" / arch
-    if not folder.is_absolute() and cfg.checkpoint:
-        folder = Path(ctx.data_root) / folder
-    model, tok = load_gpt2_checkpoint(folder, arch)
+    arch = e2e_arch(cfg)
+    model, tok = load_gpt2_checkpoint(gpt2_folder(cfg, ctx.data_root), arch)  # <data>/checkpoints/nola/<arch>
     return model.to(ctx.device), tok, _pairs(train), test, 512
 
 

@@ -18,6 +18,7 @@ from workloads.nola.lora import LoRADelta
 from workloads.nola.nola import NOLADelta
 from workloads.nola.param_counts import checkpoint_bytes
 from workloads.nola.pranc import PRANCModel
+from workloads.nola.requirements import fewshot_dataset, scratch_dataset
 from workloads.nola.subspace import covariance_rank, nola_samples, pranc_samples
 from workloads.nola.vit_checkpoint import CheckpointMissing, backbone_info, load_pretrained_vit, resolve_checkpoint
 
@@ -78,7 +79,8 @@ def summarise_adapter(cfg: NolaConfig, model: nn.Module, summary: dict) -> None:
 
 
 def _fewshot_data(cfg: NolaConfig, ctx: Context):
-    if ctx.scale == "smoke" or cfg.dataset == "synthetic":
+    name = fewshot_dataset(cfg, ctx.scale)  # paper scale: never the small data sets
+    if ctx.scale == "smoke" or name == "synthetic":
         # Same images, new labels: a re-labelled task the source features still describe.
         from workloads.common.datasets import load_dataset
 
@@ -86,13 +88,13 @@ def _fewshot_data(cfg: NolaConfig, ctx: Context):
         return x, (3 * y + 1) % 10, "synthetic"
     from workloads.common.datasets import load_dataset
 
-    if cfg.dataset in ("auto", "digits"):
+    if name == "digits":
         ds = load_dataset("digits-c", "test", cache_dir=ctx.cache_dir, corruption=cfg.target_corruption,
                           severity=cfg.target_severity)
         x, y = _tensors(ds)
         return x, y, "digits"
-    x, y = _tensors(load_dataset(cfg.dataset, "train", root=ctx.data_root))
-    return x, y, cfg.dataset
+    x, y = _tensors(load_dataset(name, "train", root=ctx.data_root))
+    return x, y, name
 
 
 def _source_vit(cfg: NolaConfig, ctx: Context, source: str, num_classes: int) -> nn.Module:
@@ -206,7 +208,7 @@ def run_scratch(cfg: NolaConfig, ctx: Context) -> None:
     """Training from scratch (Sec. 3.2.3, Table B.10): PRANC vs LoRA vs NOLA on frozen random weights."""
     from workloads.common.datasets import load_dataset
 
-    name = {"auto": "synthetic" if ctx.scale == "smoke" else "digits"}.get(cfg.dataset, cfg.dataset)
+    name = scratch_dataset(cfg, ctx.scale)  # paper scale: never the small data sets
     kw = {"n": 256} if name == "synthetic" else {"root": ctx.data_root}
     xtr, ytr = _tensors(load_dataset(name, "train", **kw))
     xte, yte = _tensors(load_dataset(name, "test", **kw))

@@ -10,42 +10,36 @@ from workloads.cmsf.networks import Backbone
 from workloads.common.datasets import dataset_info
 from workloads.common.models import build_model, load_checkpoint
 from workloads.common.source_model import get_source_model
+from workloads.simreg.requirements import PAPER_TEACHERS, TEACHER_HINT, teacher_file
 
 SMALL_TEACHERS = ("small_cnn", "small_resnet")
-# the paper's ResNet-50 teachers by name (Sec. 2.2.4, App. A.2.2.1): file under <data_root>/teachers/. Sweeps
-# name them ("byol") so table rows read as the paper's teacher names.
-PAPER_TEACHERS = {
-    "moco_v2": ("resnet50", "moco_v2_800ep.pth"),
-    "byol": ("resnet50", "byol.pth"),
-    "swav": ("resnet50", "swav.pth"),
-    "supervised": ("resnet50", "supervised_resnet50.pth"),
-}
 
 
-def parse_teacher(spec: str, scale: str, data_root: Path | str = "data") -> tuple[str, str]:
-    """``spec`` -> (arch, checkpoint path or ""): ``arch@path``, a paper teacher name, ``auto`` or a small arch."""
-    if spec in PAPER_TEACHERS:
-        arch, name = PAPER_TEACHERS[spec]
-        return arch, str(Path(data_root) / "teachers" / name)
-    arch, _, ckpt = spec.partition("@")
+def parse_teacher(spec: str, scale: str, data_root: Path | str) -> tuple[str, str]:
+    """``spec`` -> (arch, checkpoint path or ""): ``arch@path``, a paper teacher name, ``auto`` or a small arch.
+    Paths follow the rule of ``workloads.simreg.requirements`` (under the data root)."""
+    arch, path = teacher_file(spec, data_root)
     if arch == "auto":
         arch = "small_cnn" if scale in ("smoke", "mini") else "resnet50"
-    if scale == "paper" and not ckpt:
+    if scale == "paper" and path is None:
         raise ConfigError(
-            f"teacher {spec!r}: at paper scale every teacher needs a local checkpoint, written 'arch@/path/to/file.pt' "
-            f"(e.g. resnet50@data/teachers/moco_v2_800ep.pth, the authors' released MoCo-v2/BYOL/SwAV/SimCLR weights "
-            f"converted to a torchvision state_dict, fc included with any values), or one of the names "
-            f"{', '.join(PAPER_TEACHERS)} for <data_root>/teachers/<file>. Nothing is downloaded at run time.")
-    return arch, ckpt
+            f"teacher {spec!r}: at paper scale every teacher needs a local checkpoint, written 'arch@path' (relative "
+            f"paths are under $ORCHESTRATOR_DATA, e.g. resnet50@checkpoints/simreg/moco_v2_800ep.pth: {TEACHER_HINT}, "
+            f"fc included with any values), or one of the names {', '.join(PAPER_TEACHERS)} for "
+            f"<data_root>/checkpoints/simreg/<file>. Nothing is downloaded or trained at paper scale.")
+    return arch, str(path) if path is not None else ""
 
 
 def load_teacher(spec: str, index: int, *, dataset: str, scale: str, cache_dir: Path, device: torch.device,
-                 epochs: int, data_root: Path | str = "data") -> Backbone:
+                 epochs: int, data_root: Path | str) -> Backbone:
     """Teacher ``index`` as a frozen feature extractor (eval mode, no gradients)."""
     arch, ckpt = parse_teacher(spec, scale, data_root)
     info = dataset_info(dataset)
     if ckpt:
         path = Path(ckpt)
+        if not path.is_file():
+            raise ConfigError(f"teacher {spec!r}: checkpoint {path} not found. Put {TEACHER_HINT} there (layout: "
+                              f"{arch} state_dict), or give 'arch@path'. Nothing is downloaded or trained at paper scale.")
         model = build_model(arch, info.num_classes, image_size=info.image_size, in_chans=info.channels,
                             mean=info.mean, std=info.std)
         # strict: a silently half-loaded teacher would make every table cell meaningless; the classifier

@@ -17,16 +17,26 @@ import torch
 import torch.nn as nn
 
 from workloads.common.models import CheckpointError, load_checkpoint, read_state_dict
+from workloads.slowformer.requirements import DEIT_URLS
 
-DEIT_URLS = {
-    "deit_tiny_patch16_224": "https://dl.fbaipublicfiles.com/deit/deit_tiny_patch16_224-a1311bcf.pth",
-    "deit_small_patch16_224": "https://dl.fbaipublicfiles.com/deit/deit_small_patch16_224-cd65a155.pth",
-    "deit_base_patch16_224": "https://dl.fbaipublicfiles.com/deit/deit_base_patch16_224-b5f2ef4d.pth",
-}
 AVIT_RELEASE = ("the A-ViT weights linked from NVlabs/A-ViT's README ('Pretrained A-ViT model weights can be "
                 "downloaded here', a-vit-weights.tar.gz)")
 ADAVIT_RELEASE = ("an AdaViT checkpoint of the ada_step_deit_* layout (UCDvision/SlowFormer ada_vit/, trained with "
                   "--ada-head --ada-layer --ada-token-with-mlp)")
+
+
+def absent_checkpoint_error(absent: list[tuple[str, str]], arch: str, method: str) -> CheckpointError:
+    """Release files (``(field, path)``) that are not where the path rule (workloads.slowformer.requirements) says."""
+    parts = []
+    for what, path in absent:
+        source = (DEIT_URLS.get(arch, "the facebookresearch/deit release of this architecture") if what == "checkpoint"
+                  else AVIT_RELEASE if method == "avit" else ADAVIT_RELEASE)
+        parts.append(f"{what} {path} does not exist (the {arch} {'dense' if what == 'checkpoint' else method} model: "
+                     f"download {source})")
+    return CheckpointError(
+        f"slowformer: {'; '.join(parts)}. Put each file there on a machine with internet access, or set the field to "
+        f"where it is (relative paths are under $ORCHESTRATOR_DATA). The attacked models are never trained or "
+        f"downloaded at paper scale.")
 
 
 def missing_checkpoint_error(what: str, arch: str, method: str) -> CheckpointError:

@@ -14,7 +14,8 @@ class SlowFormerConfig:
     image_size: int = 0                 # 0 = the data set's size (paper CIFAR-10 runs use 224)
     checkpoint: str = ""                # local dense checkpoint (paper scale); empty = train the dense model here
     efficient_checkpoint: str = ""      # local A-ViT/AdaViT checkpoint (authors' release); empty = fine-tune here
-    require_checkpoints: bool = False   # paper scale: missing checkpoint/efficient_checkpoint is an error, never a training run
+    require_checkpoints: bool = False   # missing checkpoint/efficient_checkpoint is an error, never a training run (always
+                                        # so at paper scale; defaults under <data>/checkpoints/slowformer/, requirements.py)
     patch_size: int = 64                # patch side in 224-pixel units (16/32/48/64), scaled to the image's area fraction
     location: Literal["top_left", "random"] = "top_left"    # where the patch is pasted
     accuracy: Literal["agnostic", "preserve", "destroy"] = "agnostic"  # ±L_task (Table 4.3)

@@ -19,7 +19,8 @@ from workloads.common.source_model import get_source_model
 from workloads.common.training import evaluate
 from workloads.slowformer import losses
 from workloads.slowformer.attack import Adversary, dense_paper_gflops, measure, optimise, paper_gflops
-from workloads.slowformer.checkpoints import load_adavit_release, load_vit_release, missing_checkpoint_error
+from workloads.slowformer.checkpoints import (absent_checkpoint_error, load_adavit_release, load_vit_release,
+                                              missing_checkpoint_error)
 from workloads.slowformer.compute import dense_flops
 from workloads.slowformer.config import SlowFormerConfig
 from workloads.slowformer.finetune import finetune, fresh_patch
@@ -28,6 +29,7 @@ from workloads.slowformer.metrics import attack_success
 from workloads.slowformer.models import ATSViT, AViT, AdaViT
 from workloads.slowformer.patch import init_patch_normalized, normalized_to_levels, scaled_patch_size
 from workloads.slowformer.plots import save_patch_png, save_token_drop_png
+from workloads.slowformer.requirements import resolved
 
 # App. C.4: ATS loss weights per ATS layer (DeiT-Tiny); resampled to the number of ATS layers used
 ATS_WEIGHTS_TINY = (1.0, 0.2, 0.2, 0.2, 0.01, 0.01, 0.01)
@@ -208,7 +210,12 @@ def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channel
 # Declared (config, metrics) in workloads/slowformer/__init__.py; imported only when a trial runs.
 def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     info = dataset_info(cfg.dataset)
+    cfg = resolved(cfg, ctx.data_root, ctx.scale)  # paper scale: both victims are files, never trained here
     check_config(cfg, info.num_classes)
+    absent = [(what, getattr(cfg, what)) for what in ("checkpoint", "efficient_checkpoint")
+              if getattr(cfg, what) and not Path(getattr(cfg, what)).is_file()]
+    if absent:
+        raise absent_checkpoint_error(absent, cfg.arch, cfg.method)
     train, test, size = load_data(cfg, ctx)
     dense = dense_model(cfg, ctx, size)
     model = efficient_model(cfg, ctx, dense, train, size)
