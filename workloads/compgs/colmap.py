@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from workloads.compgs.benchmarks import MIPNERF360_INDOOR, MIPNERF360_OUTDOOR
 from workloads.compgs.nerf_synthetic import SceneMissingError
 
 # model id -> (name, number of params); from COLMAP's src/colmap/sensor/models.h
@@ -148,9 +149,8 @@ def pinhole_intrinsics(cam: dict) -> tuple[float, float, float, float]:
 
 
 # 3DGS full_eval.py (graphdeco-inria/gaussian-splatting, l.4-5, l.27-32): Mip-NeRF360 outdoor scenes train and
-# evaluate on `-i images_4`, indoor scenes on `-i images_2`; Tanks&Temples and Deep Blending on `images`.
-MIPNERF360_OUTDOOR = ("bicycle", "flowers", "garden", "stump", "treehill")
-MIPNERF360_INDOOR = ("room", "counter", "kitchen", "bonsai")
+# evaluate on `-i images_4`, indoor scenes on `-i images_2`; Tanks&Temples and Deep Blending on `images`. The scene
+# lists live in workloads.compgs.benchmarks.
 
 
 def image_folder(scene: Path | str, images: str = "auto") -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from workloads.compgs.benchmarks import resolve_benchmark
+
 PAPER_ITERATIONS = 30000
 
 
@@ -19,6 +21,8 @@ class CompGSConfig:
     method: Literal["3dgs", "compgs", "post_kmeans"] = "compgs"  # training: plain, VQ-aware, or K-means after 3DGS
     scene: str = "mini"                # smoke | mini | mini2 (made here) or a folder under data_root (NeRF-synthetic / COLMAP)
     image_size: int = 0                # width of the views; 0 = scene default (smoke 24, mini 64, COLMAP 1600, NeRF 800)
+    benchmark: str = "auto"            # column group of Tables 3.1-3.3 (mipnerf360 | tandt | db | other), a label training
+                                       # ignores; auto = the scene folder's benchmark (workloads/compgs/benchmarks.py)
     images: str = "auto"               # COLMAP image folder: auto = 3DGS full_eval.py (Mip-NeRF360 outdoor images_4, indoor images_2, else images)
     iterations: int = 30000            # training iterations (paper 30K); the schedule below is scaled to it
     sh_degree: int = 3                 # 3 = 3DGS; 0 = 3DGS-No-SH (DC colour only)
@@ -69,6 +73,10 @@ class CompGSConfig:
     lpips_weights: str = ""            # local torchvision AlexNet/VGG16 state dict (torch.save(tv.alexnet(weights=..).state_dict()));
                                        # set: summary metric lpips (mean over test views); "" = no LPIPS (nothing is downloaded)
     lpips_net: Literal["alex", "vgg"] = "alex"  # LPIPS trunk the weights file is for (paper: alex)
+
+    def __post_init__(self) -> None:
+        # resolved here, so the trial's recorded params (the tables' column key) carry the benchmark, never "auto"
+        self.benchmark = resolve_benchmark(self.scene, self.benchmark)
 
     def at(self, paper_iteration: int) -> int:
         """A schedule point of the 30K schedule, scaled to ``iterations``."""
