@@ -261,6 +261,34 @@ class TwoNodeCluster:
         """SIGKILL every process of the second node at once (a machine lost mid-sweep)."""
         kill_tree(self.procs.pop("node2"))
 
+    def collect_logs(self, dest: Path, max_bytes: int = 2 << 20) -> list[Path]:
+        """Copy the servers' logs and both Ray nodes' session logs (head: its temp dir; second node: the same path
+        seen through ``/proc/<pid>/root``, its private /tmp) into ``dest``, each cut to its last ``max_bytes``.
+        Called before ``stop`` so that a failed run keeps its evidence."""
+        dest.mkdir(parents=True, exist_ok=True)
+        sources = [("", self.root)]
+        if getattr(self, "temp_dir", None):
+            sources.append(("head-", Path(self.temp_dir) / "session_latest" / "logs"))
+            node2 = self.procs.get("node2")
+            if node2 is not None and node2.poll() is None:
+                sources.append(("node2-", Path(f"/proc/{node2.pid}/root") / self.temp_dir.lstrip("/") /
+                                "session_latest" / "logs"))
+        copied = []
+        for prefix, folder in sources:
+            try:
+                files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in (".log", ".out", ".err"))
+            except OSError:
+                continue
+            for path in files:
+                try:
+                    with open(path, "rb") as f:
+                        f.seek(max(0, path.stat().st_size - max_bytes))
+                        (dest / f"{prefix}{path.name}").write_bytes(f.read())
+                    copied.append(dest / f"{prefix}{path.name}")
+                except OSError:
+                    pass
+        return copied
+
     def stop(self) -> None:
         """SIGTERM every process started here (all trees at once), SIGKILL what is left after 15 s."""
         import psutil
