@@ -76,7 +76,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     trials = sweep.trials()
     console = _console()
     console.print(f"[bold]{sweep.name}[/bold]  workload={sweep.workload}  scale={sweep.scale}  "
-                  f"reproduces={sweep.reproduces or '-'}  resources=cpu {sweep.resources.cpu:g}, gpu {sweep.resources.gpu:g}")
+                  f"reproduces={sweep.reproduces or '-'}  resources=cpu {sweep.resources.cpu:g}, gpu {sweep.resources.gpu_text()}")
     if sweep.search:
         s = sweep.search
         console.print(f"Optuna search: {s.num_samples} samples, {s.mode} {s.metric}, space: "

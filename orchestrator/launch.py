@@ -12,13 +12,15 @@ from typing import Any
 
 from orchestrator.artifacts import TrialOutputs
 from orchestrator.cleanup import mark_launch
+from orchestrator.gpu_packing import resolve_auto_gpu
 from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sigterm, sigterm_as_sigint
 from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError,
                                        checkpoint_uri, driver_identity, find_resumable, read_plan, resume_command,
                                        settle_dead_launch)
-from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan, run_trial
+from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
 from orchestrator.optuna_study import study_kwargs
 from orchestrator.progress import progress_callbacks
+from orchestrator.ray_trainable import trial_trainable
 from orchestrator.registry import get_workload
 from orchestrator.run_names import trial_run_name
 from orchestrator.ray_sessions import LOOPBACK_ENV, reap_orphans, record_session
@@ -360,12 +362,16 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
             pause_point("before_trials")
             ensure_ray(address, num_cpus=num_cpus)
             reinstall_sigterm()  # Ray's core just replaced it with a handler that aborts the driver
+            packing = resolve_auto_gpu(sweep, client, exp_id, workload_module=plan.workload_module,
+                                       data_root=plan.data_root, cache_dir=plan.cache_dir)  # gpu: auto -> a number
+            for key, value in (packing.tags() if packing else {}).items():
+                client.set_tag(parent_id, key, value)  # the next launch of this sweep reuses the measured peak
             check_resources(sweep)
             check_reachable(storage, alive_nodes())
             from ray import tune
             from ray.tune import CheckpointConfig, FailureConfig, RunConfig, Tuner
 
-            trainable = tune.with_resources(tune.with_parameters(run_trial, plan=plan),
+            trainable = tune.with_resources(tune.with_parameters(trial_trainable, plan=plan),
                                             {"cpu": sweep.resources.cpu, "gpu": sweep.resources.gpu})
             callback = _make_callback(recorder, parent_id, sweep, plan, varying, prior.reusable if prior else None,
                                       storage=storage)

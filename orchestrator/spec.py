@@ -9,6 +9,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -118,14 +119,28 @@ class Scheduler(_Strict):
 
 class Resources(_Strict):
     cpu: float = Field(default=1.0, gt=0, allow_inf_nan=False)
-    gpu: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    # "auto": a fraction derived from the trials' measured peak GPU memory (orchestrator.gpu_packing)
+    gpu: float | Literal["auto"] = 0.0
 
-    @field_validator("gpu")
+    @field_validator("gpu", mode="before")
     @classmethod
-    def _fraction(cls, v: float) -> float:
+    def _fraction(cls, v: Any) -> float | str:
+        if v == "auto":
+            return v
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise ValueError("expected a number of GPUs or 'auto'")
+        try:
+            v = float(v)
+        except ValueError:
+            raise ValueError("expected a number of GPUs or 'auto'") from None
+        if not math.isfinite(v) or v < 0:
+            raise ValueError("expected a finite number of GPUs >= 0 (a fraction of one GPU or whole GPUs) or 'auto'")
         if v > 1 and v != int(v):
             raise ValueError("a trial asks for a fraction of one GPU (0 < gpu <= 1) or whole GPUs")
         return v
+
+    def gpu_text(self) -> str:
+        return self.gpu if isinstance(self.gpu, str) else f"{self.gpu:g}"
 
 
 class ScaleOverride(_Strict):
@@ -460,7 +475,7 @@ def apply_resource_overrides(sweep: Sweep, items: list[str] | None) -> None:
         if key not in ("cpu", "gpu") or not raw.strip():
             raise SweepError(f"--set-resources {item!r}: expected cpu=N or gpu=N (e.g. --set-resources gpu=0.5)")
         try:
-            values[key] = float(raw)
+            values[key] = "auto" if key == "gpu" and raw.strip() == "auto" else float(raw)
         except ValueError:
             raise SweepError(f"--set-resources {item!r}: {raw!r} is not a number; give e.g. {key}=1 or {key}=0.25") from None
     try:
@@ -468,7 +483,7 @@ def apply_resource_overrides(sweep: Sweep, items: list[str] | None) -> None:
     except ValidationError as exc:
         detail = "; ".join(f"{'/'.join(map(str, e['loc']))}: {e['msg']} (got {e.get('input')!r})" for e in exc.errors())
         raise SweepError(f"--set-resources: {detail}. A trial needs cpu > 0 and 0 <= gpu (a fraction of one GPU "
-                         f"or whole GPUs).") from None
+                         f"or whole GPUs, or gpu=auto).") from None
 
 
 def all_sweep_files() -> list[Path]:
