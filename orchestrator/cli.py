@@ -11,6 +11,7 @@ from typing import Any
 from orchestrator.context import SCALES
 from orchestrator.registry import ConfigError
 from orchestrator.cleanup import add_clean_command
+from orchestrator.doctor import add_doctor_command
 from orchestrator.server import add_server_command
 from orchestrator.spec import DEFAULT_SCALE, SweepError, all_sweep_files, apply_resource_overrides, load_sweep, parse_set
 from orchestrator.submit import STORAGE_HELP, add_submit_options
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(fn=cmd_submit)
     add_server_command(sub)
     add_clean_command(sub)  # orchestrator.cleanup
+    add_doctor_command(sub)  # orchestrator.doctor
 
     try:
         from results.cli import add_commands

@@ -9,7 +9,7 @@ from workloads.compgs.config import CompGSConfig
 
 NERF_SYNTHETIC_LAYOUT = "NeRF-synthetic: transforms_{train,test}.json + the PNGs they name"
 COLMAP_LAYOUT = "COLMAP: {images folder}/ + sparse/0/{cameras,images,points3D}.{bin|txt}"
-SCENE_HINT = "the scene as the 3DGS / NeRF authors distribute it (Mip-NeRF360, Tanks&Temples, Deep Blending, NeRF-synthetic)"
+SCENE_HINT = "the scene downloads of 3DGS / NeRF (Mip-NeRF360, Tanks&Temples, Deep Blending, NeRF-synthetic)"
 
 
 def scene_requirement(scene: str, data_root: str | Path, images: str) -> Requirement | None:
