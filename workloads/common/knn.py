@@ -112,12 +112,14 @@ def probe_milestones(epochs: int) -> list[int]:
 
 def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_feats: torch.Tensor,
                  test_labels: torch.Tensor, *, epochs: int = 40, lr: float = 0.01, momentum: float = 0.9,
-                 batch_size: int = 256, weight_decay: float = 1e-4, seed: int = 0) -> float:
+                 batch_size: int = 256, weight_decay: float = 1e-4, seed: int = 0,
+                 mean_per_class: bool = False) -> float:
     """Linear classifier on frozen features, CMSF's and SimReg's ``eval_linear.py`` protocol: inputs through
     ``probe_standardise``; SGD lr 0.01, momentum 0.9, weight decay 1e-4, 40 epochs, ×0.1 after epochs 15 and 30
     (UCDvision/CMSF ``self_supervised/eval_linear.py`` l.34-63, UCDvision/simreg ``eval_linear.py`` l.35-66).
     Deviation: the authors feed freshly augmented images (random resized crop + flip) through the frozen
-    backbone every epoch; here the features are extracted once, without augmentation. Top-1 accuracy (%)."""
+    backbone every epoch; here the features are extracted once, without augmentation. Top-1 accuracy (%), or with
+    ``mean_per_class`` the mean over test classes of each class's accuracy (SimReg Table A.13's "Mean" measure)."""
     g = torch.Generator().manual_seed(seed)
     tr, te = probe_standardise(train_feats.float().cpu(), test_feats.float().cpu())
     num_classes = int(max(train_labels.max(), test_labels.max())) + 1
@@ -136,4 +138,19 @@ def linear_probe(train_feats: torch.Tensor, train_labels: torch.Tensor, test_fea
             opt.step()
         sched.step()
     with torch.no_grad():
-        return 100.0 * (clf(te).argmax(1) == test_labels.cpu()).float().mean().item()
+        pred = clf(te).argmax(1)
+    if mean_per_class:
+        return mean_class_accuracy(pred, test_labels.cpu())
+    return 100.0 * (pred == test_labels.cpu()).float().mean().item()
+
+
+def mean_class_accuracy(pred: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean over the classes present in ``labels`` of the fraction of that class predicted right (%): the
+    "Mean" accuracy measure of Kornblith et al.'s transfer protocol (SimReg Table A.13)."""
+    labels = labels.long()
+    n = int(labels.max()) + 1
+    correct = (pred.long() == labels).float()
+    hits = torch.zeros(n).index_add_(0, labels, correct)
+    counts = torch.bincount(labels, minlength=n).float()
+    present = counts > 0
+    return 100.0 * (hits[present] / counts[present]).mean().item()

@@ -15,7 +15,6 @@ Cars 20 %, Caltech-101 5, CIFAR 50, Food101 75, Pets 20, SUN397 10 per class); `
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -24,45 +23,13 @@ import torch
 from torch.utils.data import Dataset
 
 from workloads.common.datasets import DatasetMissingError
+from workloads.common.transfer_layouts import TRANSFER_SETS, TransferSet
 
+__all__ = ["TRANSFER_SETS", "TransferSet", "load_transfer", "transfer_samples", "per_class_holdout"]
 SPLITS = ("train", "val", "trainval", "test")
 SPLIT_SEED = 0  # fixed: every trial and every model sees the same split
 
 
-@dataclass(frozen=True)
-class TransferSet:
-    folder: str                 # under the data root
-    layout: str                 # what the loader reads, for the missing-data error
-    source: str                 # where people get it
-    accuracy: str = "top1"      # Table A.13's measure: top1 or mean_per_class
-    val_rule: float | int | None = None   # per-class val sample from train: fraction (float) or count (int)
-
-
-TRANSFER_SETS: dict[str, TransferSet] = {
-    "food101": TransferSet("food-101", "food-101/{images/<class>/<id>.jpg, meta/classes.txt, meta/train.txt, "
-                           "meta/test.txt}", "the Food-101 archive (ETH Zurich)", val_rule=75),
-    "sun397": TransferSet("SUN397", "SUN397/<letter>/<class>/*.jpg and SUN397/Partitions/{ClassName.txt, "
-                          "Training_01.txt, Testing_01.txt}", "SUN397.tar.gz and Partitions.zip (MIT SUN database)",
-                          val_rule=10),
-    "cars": TransferSet("stanford_cars", "stanford_cars/{cars_train/, cars_test/, devkit/cars_meta.mat, "
-                        "devkit/cars_train_annos.mat, cars_test_annos_withlabels.mat}",
-                        "the Stanford Cars images, devkit and labelled test annotations", val_rule=0.2),
-    "aircraft": TransferSet("fgvc-aircraft-2013b", "fgvc-aircraft-2013b/data/{images/<id>.jpg, variants.txt, "
-                            "images_variant_trainval.txt, images_variant_test.txt}",
-                            "fgvc-aircraft-2013b.tar.gz (Oxford VGG)", "mean_per_class", val_rule=0.2),
-    "dtd": TransferSet("dtd", "dtd/dtd/{images/<class>/*.jpg, labels/train1.txt, val1.txt, test1.txt}",
-                       "dtd-r1.0.1.tar.gz (Oxford VGG), extracted under a dtd/ folder as torchvision does"),
-    "pets": TransferSet("oxford-iiit-pet", "oxford-iiit-pet/{images/<name>.jpg, annotations/trainval.txt, "
-                        "annotations/test.txt}", "images.tar.gz and annotations.tar.gz (Oxford VGG)",
-                        "mean_per_class", val_rule=20),
-    "caltech101": TransferSet("caltech101", "caltech101/101_ObjectCategories/<class>/*.jpg",
-                              "101_ObjectCategories.tar.gz (Caltech), extracted under caltech101/", "mean_per_class",
-                              val_rule=5),
-    "flowers": TransferSet("flowers-102", "flowers-102/{jpg/image_<00001>.jpg, imagelabels.mat, setid.mat}",
-                           "102flowers.tgz, imagelabels.mat and setid.mat (Oxford VGG)", "mean_per_class"),
-    "cub200": TransferSet("CUB_200_2011", "CUB_200_2011/{images/<class>/*.jpg, images.txt, image_class_labels.txt, "
-                          "train_test_split.txt}", "CUB_200_2011.tgz (Caltech)"),
-}
 # Caltech-101 has no official split: this many images per class are train+val (Table A.13's 2,550 + 510 = 30 x 102)
 CALTECH_TRAINVAL_PER_CLASS = 30
 

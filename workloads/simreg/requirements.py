@@ -6,6 +6,7 @@ from pathlib import Path
 
 from workloads.common.requirements import (Requirement, checkpoint_dir, checkpoint_requirement, dataset_requirement,
                                            datasets, under_root)
+from workloads.common.transfer_layouts import TRANSFER_SETS, missing_files
 from workloads.simreg.config import SimRegConfig
 
 # the paper's ResNet-50 teachers by name (Sec. 2.2.4, App. A.2.2.1). Sweeps name them ("byol") so table rows read
@@ -35,7 +36,12 @@ def requirements(cfg: SimRegConfig, data_root: str | Path, scale: str) -> list[R
     out = datasets(dataset_requirement(cfg.dataset, data_root, splits=("train", "test")))
     for spec in cfg.transfer:
         name = spec.split(":")[0]
-        out += datasets(dataset_requirement(name, data_root, splits=("train", "test")))
+        if name in TRANSFER_SETS:              # Table 2.11's sets in their release layouts
+            info = TRANSFER_SETS[name]
+            out.append(Requirement("data", name, Path(data_root) / info.folder, info.layout,
+                                   missing_files(name, data_root), info.source))
+        else:
+            out += datasets(dataset_requirement(name, data_root, splits=("train", "test")))
     for spec in cfg.teachers:
         arch, path = teacher_file(spec, data_root)
         if path is not None:

@@ -21,7 +21,7 @@ from workloads.simreg.config import SimRegConfig
 from workloads.simreg.heads import PredictionHead, Student, build_head
 from workloads.simreg.losses import compress_1q, compress_2q, feature_mse, multi_teacher_loss
 from workloads.simreg.teachers import load_teacher
-from workloads.simreg.transfer import parse_transfer, transfer_linear
+from workloads.simreg.transfer import check_transfer_data, parse_transfer, transfer_linear
 
 SMALL = ("smoke", "mini")
 
@@ -67,6 +67,8 @@ def run(cfg: SimRegConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)
     cfg = resolve(cfg, ctx.scale, len(train_ds))
+    check_transfer_data(cfg.transfer, ctx.data_root)
+    ctx.record_config(cfg)  # MLflow params: the resolved values (memory_size needs the data: recorded here)
     dev = ctx.device
     teachers = [load_teacher(t, i, dataset=cfg.dataset, scale=ctx.scale, cache_dir=ctx.cache_dir, device=dev,
                              epochs=cfg.teacher_epochs, data_root=ctx.data_root) for i, t in enumerate(cfg.teachers)]
