@@ -8,4 +8,4 @@ from workloads.simreg.config import SimRegConfig
 
 declare("simreg", config=SimRegConfig, entry="workloads.simreg.workload:run",
         metrics=("loss", "nn1", "nn20", "linear", "head_nn1", "head_nn20", "head_linear", "mid_nn1", "mid_nn20",
-                 "mid_linear", "mse", "mid_mse", "transfer_*", "final_loss", "steps"))
+                 "mid_linear", "mse", "mid_mse", "stage*_nn1", "stage*_nn20", "transfer_*", "final_loss", "steps"))

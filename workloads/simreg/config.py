@@ -30,4 +30,5 @@ class SimRegConfig:
     temperature: float = 0.04      # CompRess softmax temperature, teacher and student (authors' code)
     compress_momentum: float = 0.999  # CompRess-2q: EMA of the key student that fills the student bank
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)
+    stage_knn: bool = False        # Table A.17: also 1-/20-NN on Conv-1 and every residual stage (stage<j>_nn1/nn20)
     transfer: list[str] = field(default_factory=list)  # linear transfer targets (Table 2.11): cifar10, cifar100, digits-c:fog:5

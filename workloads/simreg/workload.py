@@ -20,6 +20,7 @@ from workloads.common.models import build_model
 from workloads.simreg.config import SimRegConfig
 from workloads.simreg.heads import PredictionHead, Student, build_head
 from workloads.simreg.losses import compress_1q, compress_2q, feature_mse, multi_teacher_loss
+from workloads.simreg.stages import stage_extractors
 from workloads.simreg.teachers import load_teacher
 from workloads.simreg.transfer import check_transfer_data, parse_transfer, transfer_linear
 
@@ -155,6 +156,10 @@ def evaluate_student(student: Student, teachers, train_ds, test_ds, cfg: SimRegC
         test_feats[prefix] = te
         out.update(knn_and_linear(tr, te, num_classes=num_classes, linear_epochs=cfg.linear_epochs,
                                   seed=ctx.seed, prefix=prefix))
+    if cfg.stage_knn:                      # Table A.17: k-NN on each CNN stage, reduced to ~the backbone width
+        for name, fn in stage_extractors(student.backbone, student.backbone.dim).items():
+            out.update(knn_and_linear(embed(fn, train_ds, dev), embed(fn, test_ds, dev), num_classes=num_classes,
+                                      linear_epochs=0, seed=ctx.seed, prefix=f"{name}_"))
     teacher_test = [embed(t, test_ds, dev)[0] for t in teachers]
     heads_test = [embed(torch.nn.Sequential(student.backbone, h), test_ds, dev)[0] for h in student.heads]
     with torch.no_grad():
