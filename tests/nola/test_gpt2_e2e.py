@@ -1,10 +1,10 @@
 """GPT-2 on E2E-format data: grammar corpus, tokenizer, loss masking, batched decoding, paper-scale files."""
-import json
 
 import pytest
 import torch
 
 from orchestrator.context import LocalContext
+from support.real_format import write_tiny_gpt2_folder
 from orchestrator.registry import build_config, get_workload
 from workloads.nola.e2e import E2EDataMissingError, load_e2e
 from workloads.nola.e2e_grammar import build_grammar_corpus, make_split
@@ -75,22 +75,6 @@ def test_e2e_smoke_nola_lora_and_unadapted(tmp_path):
     assert (tmp_path / "work" / "e2e_predictions.tsv").read_text().count("\n") == 3
 
 
-def _write_tiny_gpt2_folder(folder, words):
-    from transformers import GPT2Config, GPT2LMHeadModel, GPT2TokenizerFast
-
-    folder.mkdir(parents=True)
-    # A byte-level BPE vocabulary of single characters (no merges): enough to encode any ASCII text.
-    chars = sorted(set("".join(words)) | set(" .,[]"))
-    enc = {("\u0120" if c == " " else c): i for i, c in enumerate(chars)}
-    enc["<|endoftext|>"] = len(enc)
-    (folder / "vocab.json").write_text(json.dumps(enc))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    GPT2TokenizerFast(vocab_file=str(folder / "vocab.json"), merges_file=str(folder / "merges.txt")).save_pretrained(folder)
-    cfg = GPT2Config(vocab_size=len(enc), n_layer=1, n_embd=16, n_head=2, n_positions=600,
-                     bos_token_id=len(enc) - 1, eos_token_id=len(enc) - 1)
-    GPT2LMHeadModel(cfg).save_pretrained(folder)
-
-
 def test_paper_scale_reads_local_checkpoint_and_e2e_csvs(tmp_path):
     data = tmp_path / "data"
     with pytest.raises(E2EDataMissingError, match="trainset.csv"):
@@ -101,7 +85,7 @@ def test_paper_scale_reads_local_checkpoint_and_e2e_csvs(tmp_path):
         (data / "e2e" / name).write_text(rows)
     with pytest.raises(GPT2CheckpointMissingError, match="gpt2-medium.*config.json"):
         _run(tmp_path, scale="paper", data_root=data, method="nola", basis_size=4)
-    _write_tiny_gpt2_folder(data / "checkpoints" / "nola" / "gpt2-medium", ["Aromi Cotto is a pub name eatType"])
+    write_tiny_gpt2_folder(data / "checkpoints" / "nola" / "gpt2-medium", ["Aromi Cotto is a pub name eatType"])
     s = _run(tmp_path, scale="paper", data_root=data, method="nola", basis_size=4, max_new_tokens=4)
     assert s["trainable_k"] == pytest.approx(1 * 2 * 8 / 1000) and "bleu" in s
 

@@ -5,34 +5,13 @@ import torch
 import torch.nn.functional as F
 
 from orchestrator.context import LocalContext
+from support.real_format import timm_vit_layout_state as official_layout_state
 from orchestrator.registry import ConfigError, build_config, get_workload
 from workloads.nola.loop import fit
 from workloads.nola.vit_checkpoint import (default_checkpoint_path, load_pretrained_vit, resize_center_crop,
                                            timm_vit_state, vit_shape)
 
 WIDTH, IN21K = 64, 21843
-
-
-def official_layout_state(depth: int = 1, width: int = WIDTH, classes: int = IN21K, img: int = 224, patch: int = 16):
-    """A random state dict written key by key in timm's VisionTransformer layout (the names of
-    vit_base_patch16_224.augreg_in21k), tiny width/depth: independent of the builder under test."""
-    g = torch.Generator().manual_seed(0)
-    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float32) * 0.02  # noqa: E731
-    tokens = (img // patch) ** 2 + 1
-    sd = {"cls_token": r(1, 1, width), "pos_embed": r(1, tokens, width),
-          "patch_embed.proj.weight": r(width, 3, patch, patch), "patch_embed.proj.bias": r(width)}
-    for i in range(depth):
-        b = f"blocks.{i}."
-        sd.update({b + "norm1.weight": 1 + r(width), b + "norm1.bias": r(width),
-                   b + "attn.qkv.weight": r(3 * width, width), b + "attn.qkv.bias": r(3 * width),
-                   b + "attn.proj.weight": r(width, width), b + "attn.proj.bias": r(width),
-                   b + "norm2.weight": 1 + r(width), b + "norm2.bias": r(width),
-                   b + "mlp.fc1.weight": r(4 * width, width), b + "mlp.fc1.bias": r(4 * width),
-                   b + "mlp.fc2.weight": r(width, 4 * width), b + "mlp.fc2.bias": r(width)})
-    sd.update({"norm.weight": 1 + r(width), "norm.bias": r(width)})
-    if classes:
-        sd.update({"head.weight": r(classes, width), "head.bias": r(classes)})
-    return sd
 
 
 def test_shape_is_read_off_the_checkpoint():
