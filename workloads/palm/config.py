@@ -78,6 +78,9 @@ METHOD_FIELDS: dict[str, set[str]] = {
               "cotta_augmentations"},
     "law": {"law_lr", "law_tau", "lam"},
     "palm": {"kappa", "alpha", "temperature", "eta", "lam", "weight_decay", "importance_from", "optimizer"},
+    "adacontrast": {"adacontrast_lr", "adacontrast_queue", "adacontrast_neighbors"},
+    "ecotta": {"ecotta_parts", "ecotta_lr", "ecotta_lambda", "ecotta_warmup_epochs", "ecotta_warmup_lr",
+               "ecotta_warmup_batch", "ecotta_warmup_samples"},
 }
 
 
