@@ -56,6 +56,14 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "simreg-table2.14.csv": (8, 3),
     # 3 head rows x 1-NN, 20-NN, Linear (taken from Table A.14's identical block, Table 2.15's text is garbled).
     "simreg-table2.15.csv": (3, 3),
+    # 3 teacher/student blocks x 3 heads x (1-NN, 20-NN, Linear), melted -> 9 rows x 3.
+    "simreg-tableA.14.csv": (9, 3),
+    # 3 rows x (1-NN, 20-NN, Linear, Transfer Linear); the MoCo-v2 Teacher row dropped -> 2 x 4.
+    "simreg-tableA.15.csv": (2, 4),
+    # 10 data-set rows x 6 columns (2 students x 3 methods), transposed -> 6 rows x 10.
+    "simreg-tableA.16.csv": (6, 10),
+    # 1 row x 7 layers x (1-NN, 20-NN).
+    "simreg-tableA.17.csv": (1, 14),
     # --- CompGS (dissertation Sec. 3.1, App. B.1) ---
     # Table B.3 (Fig. 3.5 inset): 6 rows x SSIM, PSNR, LPIPS.
     "compgs-fig3.5.csv": (6, 3),
@@ -163,7 +171,6 @@ UNRENDERED_KEYS: dict[str, int] = {
     "nola-table3.18.csv": 1,    # method
     "nola-tableB.12.csv": 4,    # arch, method, target, trainable_k
     "nola-tableB.13.csv": 5,    # arch, method, target, rank, basis_size
-    "simreg-table2.12.csv": 1,  # head
 }
 
 # Value cells printed as text in the paper and kept as printed (documented in the CSV's header).

@@ -16,6 +16,9 @@ class SimRegConfig:
     dataset: str = "digits"        # synthetic (smoke) | digits (mini) | imagenet (paper)
     n_train: int = 0               # synthetic only: number of images (0 = 256)
     student: str = "auto"          # auto: small_cnn (width 8 smoke, 16 mini), mobilenet_v2 (paper)
+    # small students only: small_cnn width / small_resnet first-stage width (stages w, 2w, 4w); 0 = auto (small_cnn
+    # 8 smoke / 16 mini, small_resnet 16). Table A.15's self-distillation sets it to the teacher's width.
+    student_width: int = 0
     teachers: list[str] = field(default_factory=lambda: ["auto"])  # "arch", "arch@ckpt.pt" or moco_v2/byol/swav/supervised; >1 = Eq. 2.5
     teacher_epochs: int = 0        # mini/smoke teachers trained here: epochs (0 = auto: 1 smoke, 15 mini)
     epochs: int = 0                # distillation epochs; 0 = auto: 2 (smoke), 20 (mini), 130 (paper)

@@ -56,7 +56,9 @@ def augmentation_plan(name: str) -> tuple[bool, str, str]:
 
 
 def build_student(cfg: SimRegConfig, info, teacher_dims: list[int], scale: str = "mini") -> Student:
-    kw = {"width": 8 if scale == "smoke" else 16} if cfg.student == "small_cnn" else {}
+    w = cfg.student_width
+    kw = ({"width": w or (8 if scale == "smoke" else 16)} if cfg.student == "small_cnn" else
+          {"widths": (w, 2 * w, 4 * w)} if cfg.student == "small_resnet" and w else {})
     backbone = Backbone(build_model(cfg.student, info.num_classes, image_size=info.image_size,
                                     in_chans=info.channels, mean=info.mean, std=info.std, **kw))
     heads = [build_head(cfg.head, backbone.dim, d, cfg.equal_width, cfg.head_reading) for d in teacher_dims]
