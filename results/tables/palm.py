@@ -11,7 +11,8 @@ for n, name, sweep, quick in ((1, "CIFAR-10-C (WRN-28-10)", "palm/table1.yaml", 
     register_table(TableSpec(
         id=f"palm-table{n}", paper="PALM", title=f"PALM Table {n}: CTTA error (%) on {name}, severity 5",
         sweeps=(sweep,), rows=("method",), metrics=PER_TASK, fmt="{:.1f}", published=f"palm-table{n}.csv",
-        quickstart=quick, notes="mini scale: digits-c with a small CNN source model trained here."))
+        quickstart=quick, notes="mini scale: digits-c with a small CNN source model trained here. EcoTTA follows "
+        "Lily-Le/EcoTTA (no official code), AdaContrast the PALM repo's copy; DSS is paper only (no public code)."))
 
 register_table(TableSpec(
     id="palm-quickstart", paper="PALM", quickstart=True,

@@ -21,3 +21,13 @@ def test_baseline_runs_ctta_steps(tmp_path, method):
     assert all(0.0 <= float(v) <= 100.0 and not math.isnan(float(v)) for v in errors.values())
     if method == "ecotta":  # the warm-up is cached for the next trial of the same source model
         assert list((tmp_path / "c" / "ecotta_warmup").glob("synthetic-*.pt"))
+
+
+def test_imagenetc_stream_has_the_codes_5000_samples_per_corruption():
+    """sarthaxxxxx/PALM datasets/corruptions_datasets.py:52-88 with NUM_EX = -1: RobustBench's 5000-image list per
+    corruption (robustbench/loaders.py:63); the CIFAR-C streams use all 10000."""
+    from workloads.palm.config import PalmConfig, resolve
+
+    assert resolve(PalmConfig(dataset="imagenetc")).n_per_task == 5000
+    assert resolve(PalmConfig(dataset="cifar10c")).n_per_task == 0
+    assert resolve(PalmConfig(dataset="imagenetc", n_per_task=50000)).n_per_task == 50000
