@@ -6,6 +6,7 @@ implementation lives in ``orchestrator.ray_context``.
 from __future__ import annotations
 
 import abc
+import dataclasses
 import math
 import os
 import random
@@ -78,6 +79,27 @@ def _check_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     return out
 
 
+def resolved_config(cfg: Any, env: Any) -> Any:
+    """``cfg`` with its "auto"/sentinel fields replaced by the values that run.
+
+    A config class opts in with a pure method ``resolved(self, env)`` that reads only ``env.scale``,
+    ``env.data_root`` and ``env.device`` (a ``Context`` is such an ``env``); without it the config runs as
+    given. Workloads whose resolution needs the data (CMSF's memory size = the training set size) call
+    ``ctx.record_config`` themselves once they know it."""
+    hook = getattr(cfg, "resolved", None)
+    return hook(env) if callable(hook) else cfg
+
+
+def config_record(cfg: Any) -> dict[str, Any]:
+    """What the MLflow record of a trial's config holds: every field's value (``values``) and the fields the
+    chosen method ignores (``not_applicable``; a config class lists them with ``not_applicable(self)``)."""
+    if not dataclasses.is_dataclass(cfg):
+        raise TypeError(f"record_config takes the workload's config dataclass, got {type(cfg).__name__}")
+    hook = getattr(cfg, "not_applicable", None)
+    unused = sorted(hook()) if callable(hook) else []
+    return {"values": dataclasses.asdict(cfg), "not_applicable": unused}
+
+
 class Context(abc.ABC):
     """What a workload may use. Subclasses decide where reports, artifacts and checkpoints go.
 
@@ -108,6 +130,8 @@ class Context(abc.ABC):
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.system_sampler: Any = None
         self.on_progress: Callable[[int, int, str], None] | None = None
+        self.config: dict[str, Any] | None = None  # config_record of the config that runs (record_config)
+        self._config_delivered = False
         seed_everything(self.seed, deterministic)
 
     # -- to override -------------------------------------------------------------------------
@@ -123,12 +147,38 @@ class Context(abc.ABC):
     def _emit_artifact(self, path: Path, name: str) -> None:
         """Deliver the event to where this context records things."""
 
+    @abc.abstractmethod
+    def _emit_config(self, record: dict[str, Any]) -> None:
+        """Deliver the config record (once, before the trial's first other event) to where this context records things."""
+
     # -- the workload API --------------------------------------------------------------------
+    def record_config(self, cfg: Any) -> None:
+        """Record ``cfg`` -- the workload's config dataclass with every "auto"/sentinel field resolved -- as the
+        trial's MLflow params and its ``config.json`` artifact, so the record shows the values that ran.
+
+        The runners already call it with ``resolved_config(cfg, ctx)`` before the workload starts; a workload
+        whose resolution depends on its data calls it again once it knows the values. Params cannot change in
+        MLflow, so this must happen before the first ``report``/``summary``/``artifact``/``checkpoint``."""
+        if self._config_delivered:
+            raise RuntimeError(
+                "record_config was called after the trial's first report/summary/artifact, when its params were "
+                "already recorded. Call ctx.record_config(cfg) right after resolving the config, before any "
+                "other ctx call that records something.")
+        self.config = config_record(cfg)
+
+    def deliver_config(self) -> None:
+        """Send the recorded config on, once (the runners call it when a workload ends without any event)."""
+        if self._config_delivered or self.config is None:
+            return
+        self._config_delivered = True
+        self._emit_config(self.config)
+
     def report(self, step: int, **metrics: Any) -> None:
         """Stream metrics for ``step`` (MLflow metric history; Ray Tune's intermediate results)."""
         values = _check_metrics(metrics)
         if self.system_sampler is not None:
             values.update(self.system_sampler.sample_if_due())
+        self.deliver_config()
         self._emit_report(int(step), values)
 
     def summary(self, **metrics: Any) -> None:
@@ -137,6 +187,7 @@ class Context(abc.ABC):
         bad = [k for k, v in values.items() if not math.isfinite(v)]
         if bad:  # MLflow would store inf as 1.8e308; a table must show neither
             raise ValueError(f"summary metrics {bad} are NaN or infinite; a table must never show them as a result")
+        self.deliver_config()
         self._emit_summary(values)
 
     def artifact(self, path: str | Path, name: str | None = None) -> None:
@@ -144,6 +195,7 @@ class Context(abc.ABC):
         p = Path(path)
         if not p.is_file():
             raise FileNotFoundError(f"artifact {p} does not exist")
+        self.deliver_config()
         self._emit_artifact(p, name or p.name)
 
     def checkpoint(self, state: dict[str, Any]) -> None:
@@ -154,6 +206,7 @@ class Context(abc.ABC):
 
         torch.save(state, tmp)
         os.replace(tmp, path)
+        self.deliver_config()
         self._on_checkpoint(path)
 
     def _on_checkpoint(self, path: Path) -> None:
@@ -208,6 +261,10 @@ class LocalContext(Context):
         self.summaries.update(metrics)
         if self.sink:
             self.sink("summary", metrics)
+
+    def _emit_config(self, record: dict[str, Any]) -> None:
+        if self.sink:
+            self.sink("config", record)
 
     def _emit_artifact(self, path: Path, name: str) -> None:
         dest = self.work_dir / "artifacts" / name

@@ -17,7 +17,7 @@ from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sig
 from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError,
                                        checkpoint_uri, driver_identity, find_resumable, read_plan, resume_command,
                                        settle_dead_launch)
-from orchestrator.ray_context import DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
+from orchestrator.ray_context import CONFIG, DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
 from orchestrator.optuna_study import study_kwargs
 from orchestrator.progress import progress_callbacks
 from orchestrator.ray_trainable import trial_trainable
@@ -145,6 +145,8 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
             if trial.trial_id not in self.last and result.get(DEVICE):
                 recorder.client.set_tag(rid, "orchestrator.device", str(result[DEVICE]))
             self.last[trial.trial_id] = result
+            if result.get(CONFIG):  # the trial's resolved config, on its first event (Context.record_config)
+                recorder.log_config(rid, json.loads(result[CONFIG]))
             if kind == "report":
                 recorder.log_stream(rid, _numeric(result, only_event=True), step=int(result.get(STEP, 0)))
             elif kind == "final":

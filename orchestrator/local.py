@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from orchestrator.context import LocalContext, device_label
+from orchestrator.context import LocalContext, device_label, resolved_config
 from orchestrator.launch import LaunchResult
 from orchestrator.progress import LocalProgress
 from orchestrator.registry import build_config, get_workload
@@ -60,6 +60,8 @@ def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str |
                     recorder.log_stream(rid, payload[1], step=payload[0])
                 elif kind == "artifact":
                     recorder.log_artifact(rid, payload)
+                elif kind == "config":
+                    recorder.log_config(rid, payload)
                 # summaries are logged once, when the trial has ended (a workload may call summary() often)
 
             ctx = LocalContext(seed=trial.seed, scale=sweep.scale, work_dir=root / key, sink=sink)
@@ -68,8 +70,11 @@ def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str |
             recorder.client.set_tag(rid, "orchestrator.device", device_label(ctx.device))
             cfg = build_config(wl, trial.params, where=f"{sweep.path}: trial {i}")
             try:
+                ctx.record_config(resolved_config(cfg, ctx))  # MLflow params = the values that run
                 wl.fn(cfg, ctx)
+                ctx.deliver_config()  # a workload that recorded nothing still gets its params
             except Exception:
+                ctx.deliver_config()
                 n_failed += 1
                 recorder.end_trial(rid, "FAILED", traceback.format_exc())
                 rows.append({"trial": name, "status": "ERROR"})

@@ -6,6 +6,7 @@ Every event is sent to the driver as a Tune result carrying a ``_kind`` marker; 
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import tempfile
 import traceback
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.artifacts import MISSING, NODE, node_id, trial_storage, upload_to_storage
-from orchestrator.context import Context, device_label
+from orchestrator.context import Context, device_label, resolved_config
 from orchestrator.registry import build_config, config_to_dict, get_workload
 from orchestrator.spec import Trial
 
@@ -24,6 +25,7 @@ ARTIFACTS = "_artifacts"  # storage paths of this event's artifacts (orchestrato
 TRACEBACK = "_traceback"
 DEVICE = "_device"  # where the trial ran (a string: MLflow tag, never a metric)
 KEYS = "_keys"  # the workload's own metric names in this event (Ray adds bookkeeping keys of its own)
+CONFIG = "_config"  # JSON of the config record (Context.record_config), on the trial's first event only
 
 
 @dataclass
@@ -68,6 +70,7 @@ class RayContext(Context):
         self._missing: list[str] = []
         self._step = 0
         self._pending_checkpoint: Path | None = None
+        self._pending_config: str | None = None
         super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
                          cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
         self._device_label = device_label(self.device)
@@ -92,6 +95,9 @@ class RayContext(Context):
         if self._missing:
             payload[MISSING] = "\n".join(self._missing)
             self._missing = []
+        if self._pending_config is not None:
+            payload[CONFIG] = self._pending_config
+            self._pending_config = None
         if self._pending_checkpoint is None:
             self._tune.report(payload)
             return
@@ -109,6 +115,10 @@ class RayContext(Context):
 
     def _emit_summary(self, metrics: dict[str, float]) -> None:
         self._summary.update(metrics)
+
+    def _emit_config(self, record: dict[str, Any]) -> None:
+        # Rides with the next event: a report of its own would count as a Tune iteration (ASHA's time axis).
+        self._pending_config = json.dumps(record, default=str)
 
     def _emit_artifact(self, path: Path, name: str) -> None:
         # The driver may run on another node: the file goes to the trial's folder in the Tune storage,
@@ -130,6 +140,7 @@ class RayContext(Context):
         return self._restored_dir / "checkpoint.pt"
 
     def finish(self) -> None:
+        self.deliver_config()
         self._send("final", dict(self._summary))
 
 
@@ -150,9 +161,11 @@ def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:
 
     ctx.system_sampler = SystemSampler(ctx.device)  # system/* values ride with the streamed reports
     try:
+        ctx.record_config(resolved_config(cfg, ctx))  # MLflow params = the values that run
         wl.fn(cfg, ctx)
     except Exception:
         # The driver logs this as the run's traceback artifact before Tune retries or fails the trial.
+        ctx.deliver_config()
         ctx._send("error", {TRACEBACK: traceback.format_exc()})
         raise
     ctx.finish()

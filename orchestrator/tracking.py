@@ -19,6 +19,8 @@ GIT_COMMIT_TAG = "mlflow.source.git.commit"  # what the MLflow UI shows as the r
 NOTE_TAG = "mlflow.note.content"            # the description box of an experiment or run in the UI
 SUMMARY_TAG = "orchestrator.summary"        # "logged" once a trial's summary metrics are recorded
 TRIAL_ID_TAG = "trial_id"                   # Ray trial id (or local-...): a tag, so run names stay short
+PARAMS_TAG = "orchestrator.params"          # "resolved" (the values that ran) or "requested" (trial ended before it said)
+NOT_APPLICABLE_PARAM = "not_applicable"     # one param naming the fields the trial's method ignores
 HEADLINE_TAG = "orchestrator.headline"      # the metric a reader looks at first (table headline / search objective)
 HEADLINE_PREFIX = "headline/"               # the headline summary metric again, first in the chart view
 STREAM_PREFIX = "stream/"                   # streamed (per-step) metrics; summary metrics keep the table's names
@@ -78,6 +80,8 @@ class Recorder:
         self.commit = git_commit()
         self.host = platform.node()
         self.headline: str | None = None  # set from the sweep by start_parent / start_trial
+        # run id -> (requested params, seed, scale) until the trial's resolved config is logged (log_config)
+        self.unconfigured: dict[str, tuple[dict[str, Any], int, str]] = {}
 
     # -- parent ------------------------------------------------------------------------------
     def start_parent(self, sweep: Any, run_name: str, n_trials: int) -> str:
@@ -136,6 +140,8 @@ class Recorder:
         existing = self.find_trial_run(parent_id, trial_key)
         if existing:
             self.client.update_run(existing, status="RUNNING")
+            if not self.client.get_run(existing).data.params:
+                self.unconfigured[existing] = (dict(params), seed, sweep.scale)
             return existing
         tags = {ROLE_TAG: "trial", PARENT_TAG: parent_id, TRIAL_ID_TAG: trial_key, "workload": sweep.workload,
                 "sweep": sweep.rel_path, "scale": sweep.scale, "reproduces": sweep.reproduces or "",
@@ -143,18 +149,41 @@ class Recorder:
                 "host": self.host, **_source_tags(sweep)}
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         rid = run.info.run_id
+        # Params wait for the trial's resolved config (its first event, Context.record_config): MLflow params
+        # cannot change, and "auto"/sentinel values (PALM alpha=-1) are not what ran. end_trial falls back to
+        # the requested values for a trial that ended before it sent them.
+        self.unconfigured[rid] = (dict(params), seed, sweep.scale)
+        return rid
+
+    def log_config(self, run_id: str, record: dict[str, Any]) -> None:
+        """The trial's config as it ran (``orchestrator.context.config_record``): one param per field that
+        applies to its method (values resolved), the others named in one ``not_applicable`` param, the whole
+        record as ``config.json``, and the data sets it names as MLflow dataset inputs."""
+        requested = self.unconfigured.pop(run_id, None)
+        if requested is None:  # already logged (a retried or resumed trial sends it again)
+            return
+        _, seed, scale = requested
+        self._log_params(run_id, record, seed, scale)
+        self.client.set_tag(run_id, PARAMS_TAG, "resolved")
+
+    def _log_params(self, run_id: str, record: dict[str, Any], seed: int, scale: str) -> None:
         from mlflow.entities import Param
 
         from orchestrator.sweep_record import dataset_inputs
 
-        items = [Param(k, _param_str(v)) for k, v in {**params, "seed": seed}.items()]
+        values, unused = dict(record["values"]), list(record.get("not_applicable", []))
+        shown = {k: v for k, v in values.items() if k not in unused}
+        shown["seed"] = seed
+        if unused:
+            shown[NOT_APPLICABLE_PARAM] = ", ".join(unused)
+        items = [Param(k, _param_str(v)) for k, v in shown.items()]
         for i in range(0, len(items), 100):
-            self.client.log_batch(rid, params=items[i:i + 100])
-        self.log_text(rid, json.dumps({**params, "seed": seed}, indent=2, sort_keys=True, default=str), "config.json")
-        inputs = dataset_inputs(params, sweep.scale)
+            self.client.log_batch(run_id, params=items[i:i + 100])
+        doc = {**values, "seed": seed, NOT_APPLICABLE_PARAM: unused}
+        self.log_text(run_id, json.dumps(doc, indent=2, sort_keys=True, default=str), "config.json")
+        inputs = dataset_inputs(shown, scale)
         if inputs:
-            self.client.log_inputs(rid, datasets=inputs)
-        return rid
+            self.client.log_inputs(run_id, datasets=inputs)
 
     def log_stream(self, run_id: str, metrics: dict[str, float], step: int) -> None:
         """Streamed metrics under ``stream/`` (``system/*`` keep their own prefix), with their step."""
@@ -199,6 +228,11 @@ class Recorder:
             self.client.log_artifact(run_id, str(p))
 
     def end_trial(self, run_id: str, status: str, traceback_text: str | None = None) -> None:
+        requested = self.unconfigured.pop(run_id, None)
+        if requested is not None:  # ended before its first event: the requested values, tagged as such
+            params, seed, scale = requested
+            self._log_params(run_id, {"values": params, "not_applicable": []}, seed, scale)
+            self.client.set_tag(run_id, PARAMS_TAG, "requested")
         if traceback_text:
             self.log_text(run_id, traceback_text, "traceback.txt")
             self.client.set_tag(run_id, "error", traceback_text.strip().splitlines()[-1][:500])

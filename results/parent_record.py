@@ -27,7 +27,8 @@ def config_aggregates(runs: pd.DataFrame) -> pd.DataFrame:
     """Mean, std and n over seeds of every summary metric, one row per config (the params that vary)."""
     if runs.empty:
         return pd.DataFrame()
-    params = [c for c in runs.columns if c.startswith("params.") and c != "params.seed"]
+    # not_applicable names the fields a method ignores (orchestrator.tracking): it follows the method, never a key
+    params = [c for c in runs.columns if c.startswith("params.") and c not in ("params.seed", "params.not_applicable")]
     varying = [c for c in params if runs[c].astype(str).nunique() > 1]
     metrics = [c for c in runs.columns if c.startswith("metrics.") and not c.startswith(("metrics.stream/", "metrics.system/"))]
     if not metrics:
