@@ -10,6 +10,7 @@ spec error go through it and must answer in well under 2 s.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import fnmatch
 import importlib
@@ -155,7 +156,7 @@ def build_config(workload: Workload, params: dict[str, Any], where: str = "param
 
     ``where`` names the place the parameters came from (file and field path) for the error message.
     """
-    hints = typing.get_type_hints(workload.config_cls)
+    hints = _type_hints(workload.config_cls)
     fields = workload.fields
     unknown = sorted(set(params) - set(fields))
     if unknown:
@@ -169,7 +170,7 @@ def build_config(workload: Workload, params: dict[str, Any], where: str = "param
     for key, value in params.items():
         tp = hints[key]
         try:
-            values[key] = TypeAdapter(tp).validate_python(value, strict=_strict(tp, value))
+            values[key] = _adapter(tp).validate_python(value, strict=_strict(tp, value))
         except ValidationError as exc:
             msg = exc.errors()[0].get("msg", str(exc))
             raise ConfigError(
@@ -180,6 +181,28 @@ def build_config(workload: Workload, params: dict[str, Any], where: str = "param
         return workload.config_cls(**values)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: invalid configuration for workload {workload.name!r}: {exc}") from None
+
+
+# A sweep of a few hundred trials builds thousands of configs (``orchestrator list`` expands every sweep at
+# every scale): resolving a class's type hints and building a pydantic validator per field each time
+# cost seconds, so both are made once per class and per type.
+_HINTS: dict[type, dict[str, Any]] = {}
+_ADAPTERS: dict[Any, TypeAdapter] = {}
+
+
+def _type_hints(cls: type) -> dict[str, Any]:
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _adapter(tp: Any) -> TypeAdapter:
+    try:
+        if tp not in _ADAPTERS:
+            _ADAPTERS[tp] = TypeAdapter(tp)
+        return _ADAPTERS[tp]
+    except TypeError:  # an unhashable annotation: build it each time
+        return TypeAdapter(tp)
 
 
 def _strict(tp: Any, value: Any) -> bool:
@@ -193,4 +216,16 @@ def _strict(tp: Any, value: Any) -> bool:
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """``dataclasses.asdict`` for a config: nested dataclasses become dicts, containers are copied. Plain
+    values are taken as they are (``asdict``'s generic recursion over every field was most of the time
+    ``orchestrator list`` spent expanding sweeps)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, (str, int, float, bool, type(None))):
+            out[f.name] = value
+        elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+            out[f.name] = config_to_dict(value)
+        else:
+            out[f.name] = copy.deepcopy(value)
+    return out

@@ -1,7 +1,6 @@
 """Table status for ``orchestrator list``: runnable, partially run, complete at a scale."""
 from __future__ import annotations
 
-from results.render import fetch_runs
 from results.spec import TableSpec, all_tables
 
 SCALES = ("smoke", "mini", "paper")
@@ -19,6 +18,8 @@ def expected_trials(spec: TableSpec, scale: str) -> int:
 
 def table_status(spec: TableSpec, tracking_uri: str | None = None, cache: dict | None = None) -> str:
     """``cache``: see ``fetch_runs``; ``False`` when the store does not exist yet (nothing has run)."""
+    if cache is not False:  # reading runs needs pandas and mlflow; with no store there is nothing to read
+        from results.render import fetch_runs
     parts = []
     for scale in SCALES:
         try:
