@@ -15,6 +15,7 @@ import platform
 
 import torch
 
+from gpu_counts import gpu_counts
 from orchestrator.context import LocalContext
 from workloads.cmsf.config import CmsfConfig
 from workloads.cmsf.workload import Trainer, resolve
@@ -44,12 +45,14 @@ def bench(device: str, method: str, args) -> dict:
             tr.nn_seconds = tr.step_seconds = 0.0
         idx = torch.arange(s * args.batch, (s + 1) * args.batch) % args.bank   # images already cached
         tr.step(x, labels[idx], idx, s)
+    step_ms, nn_ms, nn_share = (1000 * tr.step_seconds / args.steps, 1000 * tr.nn_seconds / args.steps,
+                                100 * tr.nn_seconds / tr.step_seconds)
+    counts = gpu_counts(lambda: tr.step(x, labels[idx], idx, s), device)  # the last step once more (gpu_counts.py)
     return {"device": device, "device_name": torch.cuda.get_device_name() if device == "cuda" else platform.processor(),
             "method": method, "arch": args.arch, "image_size": args.image_size, "batch": args.batch, "bank": args.bank,
             "steps": args.steps, "threads": torch.get_num_threads(),
-            "step_ms": round(1000 * tr.step_seconds / args.steps, 2),
-            "nn_ms": round(1000 * tr.nn_seconds / args.steps, 3),
-            "nn_share_pct": round(100 * tr.nn_seconds / tr.step_seconds, 2)}
+            "step_ms": round(step_ms, 2), "counts": counts,
+            "nn_ms": round(nn_ms, 3), "nn_share_pct": round(nn_share, 2)}
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import time
 
 import torch
 
+from gpu_counts import gpu_counts
 from workloads.compgs.kmeans import nearest_centroid
 
 
@@ -31,7 +32,8 @@ def bench(device: torch.device, n: int, k: int, dim: int, repeats: int) -> dict:
     best = min(times)
     return {"benchmark": "compgs_kmeans_assign", "device": str(device), "n": n, "k": k, "dim": dim,
             "threads": torch.get_num_threads(), "seconds": round(best, 4),
-            "million_gaussians_per_s": round(n / best / 1e6, 3)}
+            "million_gaussians_per_s": round(n / best / 1e6, 3),
+            "counts": gpu_counts(lambda: nearest_centroid(x, c), device)}  # one assignment (gpu_counts.py)
 
 
 def main() -> None:

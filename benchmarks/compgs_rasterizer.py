@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from gpu_counts import gpu_counts
 from workloads.compgs.cameras import ring_cameras
 from workloads.compgs.generated_scene import ground_truth
 from workloads.compgs.gsplat_backend import backend_available, render_gsplat
@@ -41,9 +42,13 @@ def bench(name: str, device: torch.device, gt: dict, cams: list[dict], repeats: 
     t = time.perf_counter()
     fn(*leaves, 3, cams[0])["image"].sum().backward()
     sync()
+    fwd_bwd_ms = round(1e3 * (time.perf_counter() - t), 1)
+    with torch.no_grad():
+        fwd_counts = gpu_counts(lambda: fn(*args, 3, cams[0]), device)  # one view (gpu_counts.py)
+    bwd_counts = gpu_counts(lambda: fn(*leaves, 3, cams[0])["image"].sum().backward(), device)
     return {"backend": name, "device": str(device), "gaussians": int(args[0].shape[0]), "size": cams[0]["width"],
-            "fps": round(len(cams) / best, 2), "fwd_bwd_ms": round(1e3 * (time.perf_counter() - t), 1),
-            "threads": torch.get_num_threads()}
+            "fps": round(len(cams) / best, 2), "fwd_bwd_ms": fwd_bwd_ms, "threads": torch.get_num_threads(),
+            "counts_fwd": fwd_counts, "counts_fwd_bwd": bwd_counts}
 
 
 def main() -> None:

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from gpu_counts import gpu_counts
 from workloads.common.knn import knn_search
 from workloads.common.metrics import measure_latency
 
@@ -63,6 +64,7 @@ def bench_device(device: torch.device, args) -> list[dict]:
                      "threads": torch.get_num_threads(), "index_agreement": round(agree, 6),
                      **{key: round(v, 3) for key, v in t.items()},
                      "queries_per_s": round(args.queries / (t["median_ms"] / 1000.0), 1),
+                     "counts": gpu_counts(fn, device),  # kernel launches / host syncs of one call (gpu_counts.py)
                      "host": platform.node(), "cpu": platform.processor() or platform.machine(),
                      "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None})
     return rows

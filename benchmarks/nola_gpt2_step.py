@@ -19,11 +19,10 @@ import time
 
 import torch
 
+from gpu_counts import gpu_counts, prefixed
 from workloads.nola.inject import AdapterSpec, inject_adapters
 
 PRESETS = {"gpt2-medium": (24, 1024, 16), "gpt2-large": (36, 1280, 20)}
-LAUNCH_EVENTS = ("cudaLaunchKernel", "cuLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernelEx")
-SYNC_EVENTS = ("cudaStreamSynchronize", "cudaDeviceSynchronize", "cudaEventSynchronize")
 
 
 def build(layers: int, width: int, heads: int, spec: AdapterSpec | None, device: torch.device):
@@ -49,20 +48,6 @@ def make_step(model, ids: torch.Tensor):
         loss.backward()
         opt.step()
     return step
-
-
-def profile_counts(step, device: torch.device) -> dict:
-    """Kernel launches and host syncs of one step (CUDA runtime/driver API events seen by torch.profiler)."""
-    if device.type != "cuda":
-        return {}
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        step()
-    torch.cuda.synchronize()
-    names = [e.name for e in prof.events()]
-    return {"launches": sum(n in LAUNCH_EVENTS for n in names), "syncs": sum(n in SYNC_EVENTS for n in names)}
 
 
 def interleaved_ms(steps: dict, device: torch.device, iters: int, warmup: int, rounds: int) -> dict[str, list[float]]:
@@ -112,8 +97,7 @@ def main() -> None:
         steps[name] = make_step(build(layers, width, heads, spec, device), ids)
     for name, step in steps.items():
         step()  # first step forms the stacked bases / caches outside the profile
-        for key, value in profile_counts(step, device).items():
-            out[f"{name}_{key}"] = value
+        out.update(prefixed(name, gpu_counts(step, device)))  # one step (gpu_counts.py)
     if device.type == "cuda":
         out["peak_mib_all_models"] = round(torch.cuda.max_memory_allocated(device) / 2**20)
     times = interleaved_ms(steps, device, args.iters, args.warmup, args.rounds)

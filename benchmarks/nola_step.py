@@ -23,7 +23,7 @@ from workloads.nola.inject import AdapterSpec, inject_adapters
 from workloads.nola.pranc import PRANCModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from nola_gpt2_step import profile_counts  # noqa: E402  (kernel launches and host syncs of one step, CUDA)
+from gpu_counts import gpu_counts, prefixed  # noqa: E402  (kernel launches and host syncs of one step)
 
 
 def _vit(device):
@@ -83,8 +83,7 @@ def run(device: torch.device, quick: bool) -> dict:
         inject_adapters(model, "vit", "qv", spec, train_also=("head",))
         model.to(device)
         out[f"{name}_ms"], out[f"{name}_peak_mib"] = (v * s for v, s in zip(step_time(model, x, y, device, iters), (1e3, 1)))
-        for key, value in profile_counts(train_step(model, x, y), device).items():  # CUDA only
-            out[f"{name}_{key}"] = value
+        out.update(prefixed(name, gpu_counts(train_step(model, x, y), device)))
     batch = 64 if quick else 256
     xm = torch.rand(batch, 1, 28, 28, device=device)
     ym = torch.randint(0, 10, (batch,), device=device)

@@ -7,6 +7,7 @@ import json
 
 import torch
 
+from gpu_counts import gpu_counts
 from workloads.common.metrics import measure_latency
 from workloads.common.models import build_model
 from workloads.palm.adapters import CoTTA, Palm, Tent
@@ -32,12 +33,13 @@ def main():
     devices = [d for d in a.devices.split(",") if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     for device in devices:
         x = torch.rand(a.batch, 3, a.size, a.size, device=device)
-        ms = {}
+        ms, counts = {}, {}
         for method in ("tent", "palm", "cotta"):
             torch.manual_seed(0)
             adapter = make(method, build_model(a.arch, 10, image_size=a.size).to(device), a.size)
             ms[method] = measure_latency(lambda: adapter.step(x), warmup=1, iters=a.iters, device=device)["median_ms"]
-        print(json.dumps({"device": device, "arch": a.arch, "batch": a.batch, "median_ms": ms,
+            counts[method] = gpu_counts(lambda: adapter.step(x), device)  # one step (gpu_counts.py)
+        print(json.dumps({"device": device, "arch": a.arch, "batch": a.batch, "median_ms": ms, "counts": counts,
                           "palm_over_tent": ms["palm"] / ms["tent"], "cotta_over_tent": ms["cotta"] / ms["tent"]}))
 
 

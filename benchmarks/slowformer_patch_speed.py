@@ -12,6 +12,7 @@ import time
 
 import torch
 
+from gpu_counts import gpu_counts
 from workloads.common.models import build_model
 from workloads.slowformer import losses
 from workloads.slowformer.attack import Adversary
@@ -66,7 +67,7 @@ def bench(device: str, arch: str, method: str, batch: int, steps: int) -> dict:
     dt = time.perf_counter() - t
     return {"bench": "slowformer_patch_optimisation", "device": device, "arch": arch, "method": method, "batch": batch,
             "steps": steps, "images_per_s": round(batch * steps / dt, 1), "ms_per_step": round(1000 * dt / steps, 1),
-            "threads": torch.get_num_threads(),
+            "threads": torch.get_num_threads(), "counts": gpu_counts(step, device),  # one step (gpu_counts.py)
             "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
 
 

@@ -15,7 +15,6 @@ One JSON line per (device, arch, mode, batch).
 from __future__ import annotations
 
 import argparse
-import collections
 import json
 import platform
 import statistics
@@ -23,14 +22,13 @@ import time
 
 import torch
 
+from gpu_counts import gpu_counts
 from workloads.tts.compiled import ExitRunner, PlainRunner
 from workloads.tts.early_exit import NEVER
 from workloads.tts.revcol import build_revcol
 from workloads.tts.specialization import Specializer
 
 IMAGE = {"revcol_tiny": (3, 224, 224, 1000), "revcol_mini": (3, 32, 32, 10), "revcol_micro": (3, 32, 32, 10)}
-SYNC_CALLS = ("cudaStreamSynchronize", "cudaEventSynchronize", "cudaMemcpy", "cuStreamSynchronize")
-LAUNCH_CALLS = ("cudaLaunchKernel", "cudaLaunchKernelExC", "cuLaunchKernel", "cuLaunchKernelEx")
 
 
 def _interleaved_ms(fns: dict, *, device: torch.device, iters: int, warmup: int) -> dict[str, list[float]]:
@@ -46,23 +44,6 @@ def _interleaved_ms(fns: dict, *, device: torch.device, iters: int, warmup: int)
             if i >= warmup:
                 out[name].append((time.perf_counter() - t0) * 1e3)
     return out
-
-
-def profile_counts(fn, device: torch.device) -> dict[str, int]:
-    """Host syncs, kernel launches and graph launches of one ``fn()`` (CUDA runtime calls seen by the profiler;
-    the benchmark's own closing synchronisation is a cudaDeviceSynchronize and not counted)."""
-    if device.type != "cuda":
-        return {}
-    from torch.profiler import ProfilerActivity, profile
-
-    torch.cuda.synchronize()
-    with profile(activities=[ProfilerActivity.CPU, ProfilerActivity.CUDA]) as prof:
-        fn()
-        torch.cuda.synchronize()
-    names = collections.Counter(e.name for e in prof.events())
-    return {"host_syncs": sum(names[n] for n in SYNC_CALLS),
-            "kernel_launches": sum(names[n] for n in LAUNCH_CALLS),
-            "graph_launches": names["cudaGraphLaunch"]}
 
 
 def bench(arch: str, device: torch.device, mode: str, batch: int, iters: int, warmup: int) -> dict:
@@ -92,7 +73,7 @@ def bench(arch: str, device: torch.device, mode: str, batch: int, iters: int, wa
            "plain_p10_p90_ms": [_q(t["plain"], 0.1), _q(t["plain"], 0.9)],
            "last_exit_p10_p90_ms": [_q(t["last_exit"], 0.1), _q(t["last_exit"], 0.9)],
            "capture_or_compile_s": setup_s,
-           "counts": {k: profile_counts(fn, device) for k, fn in fns.items()}}
+           "counts": {k: gpu_counts(fn, device) for k, fn in fns.items()}}  # one call each (gpu_counts.py)
     if "step" in t:
         update = [s - a for s, a in zip(t["step"], t["last_exit"])]
         out.update({"step_median_ms": med["step"], "update_median_ms": statistics.median(update),
