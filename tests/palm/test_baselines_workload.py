@@ -31,3 +31,12 @@ def test_imagenetc_stream_has_the_codes_5000_samples_per_corruption():
     assert resolve(PalmConfig(dataset="imagenetc")).n_per_task == 5000
     assert resolve(PalmConfig(dataset="cifar10c")).n_per_task == 0
     assert resolve(PalmConfig(dataset="imagenetc", n_per_task=50000)).n_per_task == 50000
+
+
+def test_ecotta_paper_trial_requires_the_clean_training_set_for_its_warm_up(tmp_path):
+    from workloads.palm.config import PalmConfig
+    from workloads.palm.requirements import requirements
+
+    names = {m: [r.name for r in requirements(PalmConfig(method=m, dataset="cifar10c"), tmp_path, "paper")]
+             for m in ("ecotta", "palm")}
+    assert "cifar10" in names["ecotta"] and "cifar10" not in names["palm"]

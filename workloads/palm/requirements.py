@@ -60,7 +60,10 @@ def requirements(cfg: PalmConfig, data_root: str | Path, scale: str) -> list[Req
     severities = (1, 2, 3, 4, 5) if cfg.protocol == "gtta" else (cfg.severity,)  # GTTA visits every severity
     stream = dataset_requirement(cfg.dataset, data_root, splits=("test",), corruptions=CORRUPTIONS,
                                  severities=severities)
-    out = datasets(stream)
+    # EcoTTA warms its meta networks up on the clean source training set before the stream (workloads/palm/ecotta.py)
+    warmup = (dataset_requirement(CLEAN[cfg.dataset], data_root, splits=("train",)) if cfg.method == "ecotta"
+              else None)
+    out = datasets(stream, warmup)
     ckpt = source_checkpoint(cfg, data_root, scale)
     if ckpt is not None:
         arch = source_arch(cfg)
