@@ -32,12 +32,12 @@ _key_value = key_text  # kept for callers that compare keys the way the renderer
 
 def sweep_name(rel_path: str) -> str:
     """The MLflow experiment name (the sweep's ``name:``) of a sweep file under ``sweeps/``."""
-    from orchestrator.spec import SWEEPS_DIR
+    from orchestrator.spec import SWEEPS_DIR, read_sweep_file
 
     path = SWEEPS_DIR / rel_path
     if not path.is_file():
         raise FileNotFoundError(f"table refers to sweep {rel_path!r}, which does not exist under {SWEEPS_DIR}")
-    return yaml.safe_load(path.read_text())["name"]
+    return read_sweep_file(path)["name"]  # parsed once per process (`list` asks for every table and scale)
 
 
 def latest_per_trial(df: pd.DataFrame) -> pd.DataFrame:

@@ -43,9 +43,40 @@ def _store_exists(tracking_uri: str | None) -> bool:
     return not uri.startswith("sqlite:///") or Path(uri[len("sqlite:///"):]).is_file()
 
 
+def _absent_experiments(tracking_uri: str | None) -> dict:
+    """A ``fetch_runs`` cache that already knows every table sweep whose experiment the store lacks: one
+    listing of the store's experiments instead of one look-up per sweep."""
+    import pandas as pd
+    from mlflow.entities import ViewType
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.tracking import resolve_tracking_uri
+    from results.render import sweep_name
+
+    client = MlflowClient(resolve_tracking_uri(tracking_uri))
+    known: set[str] = set()
+    token = None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ALL, page_token=token)
+        known.update(e.name for e in page)
+        token = page.token
+        if not token:
+            break
+    cache: dict = {}
+    for spec in all_tables().values():
+        for rel in spec.sweeps:
+            try:
+                name = sweep_name(rel)
+            except Exception:  # a missing or invalid sweep: its table reports it
+                continue
+            if name not in known:
+                cache[name] = pd.DataFrame()
+    return cache
+
+
 def status_rows(tracking_uri: str | None = None) -> list[tuple[str, str, str, str]]:
     # One query per experiment for all tables and scales; no store yet: nothing ran, and `list` must not
     # create one (MLflow's schema creation alone takes seconds).
-    cache: dict | bool = {} if _store_exists(tracking_uri) else False
+    cache: dict | bool = _absent_experiments(tracking_uri) if _store_exists(tracking_uri) else False
     return [(s.id, s.paper, "yes" if s.quickstart else "", table_status(s, tracking_uri, cache))
             for s in all_tables().values()]
