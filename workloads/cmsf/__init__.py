@@ -9,5 +9,5 @@ from workloads.cmsf.config import CmsfConfig
 declare("cmsf", config=CmsfConfig, entry="workloads.cmsf.workload:run",
         metrics=("loss", "rank5_median", "purity_c", "purity_m", "purity_top_m", "pseudo_acc", "pseudo_conf_share",
                  "*_at*", "nn1", "nn20", "linear", "linear_*pct", "finetune_10pct", "final_loss", "steps",
-                 "step_ms", "nn_share", "crops_fwd", "crops_bwd", "minibatch", "iters_per_epoch", "train_epochs",
-                 "total_pass_1e8", "train_flops_1e18", "forward_gflops"))
+                 "step_ms", "nn_share", "crops_fwd", "crops_bwd", "batch", "minibatch", "iters_per_epoch",
+                 "train_epochs", "total_pass_1e8", "train_flops_1e18", "forward_gflops"))

@@ -58,17 +58,19 @@ def gaussian_blur(x: torch.Tensor, p: float, g: torch.Generator) -> torch.Tensor
     return out
 
 
-def two_view_augment(x: torch.Tensor, g: torch.Generator, *, strength: str = "strong", flip: bool = False
-                     ) -> torch.Tensor:
+def two_view_augment(x: torch.Tensor, g: torch.Generator, *, strength: str = "strong", flip: bool = False,
+                     crop: bool = True) -> torch.Tensor:
     """One random view per image (App. A.2.2.2; BYOL/MoCo-v2's recipe for CMSF). Both strengths: random
     resized crop with scale (0.2, 1) and, for natural images, horizontal flip. ``strong`` adds colour jitter
     (brightness/contrast/saturation 0.4) with p = 0.8, grayscale with p = 0.2 and Gaussian blur with p = 0.5.
-    Hue jitter is left out: the mini data (digits) is grey. ``none``: identity."""
+    Hue jitter is left out: the mini data (digits) is grey. ``none``: identity. ``crop=False``: no crop (the small
+    multi-crop views are cropped by ``small_crops``)."""
     if strength == "none":
         return x
     if strength not in ("weak", "strong"):
         raise ValueError(f"augmentation strength must be none, weak or strong, got {strength!r}")
-    x = random_resized_crop(x, (0.2, 1.0), g)
+    if crop:
+        x = random_resized_crop(x, (0.2, 1.0), g)
     if flip:
         f = torch.rand(x.shape[0], generator=g) < 0.5
         x = torch.where(f.view(-1, 1, 1, 1).to(x.device), x.flip(3), x)
@@ -79,3 +81,17 @@ def two_view_augment(x: torch.Tensor, g: torch.Generator, *, strength: str = "st
         x = torch.where(grey.view(-1, 1, 1, 1).to(x.device), x.mean(1, keepdim=True).expand_as(x), x)
         x = gaussian_blur(x, 0.5, g)
     return x
+
+
+def small_crops(x: torch.Tensor, count: int, size: int, g: torch.Generator, *, strength: str = "strong",
+                flip: bool = False, scale: tuple[float, float] = (0.05, 0.14)) -> list[torch.Tensor]:
+    """The multi-crop variant's extra views (Sec. 2.1.4: "following SwAV, four additional crops of 96x96"): each a
+    random resized crop of scale (0.05, 0.14) (SwAV's small-crop range; the dissertation gives only the size; the
+    authors' code has no multi-crop, its README lists it as to do), resized to ``size`` px, then the view
+    augmentation of ``two_view_augment`` without its own crop."""
+    out = []
+    for _ in range(count):
+        v = random_resized_crop(x, scale, g)
+        v = F.interpolate(v, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+        out.append(two_view_augment(v, g, strength=strength, flip=flip, crop=False))
+    return out

@@ -39,8 +39,19 @@ class CmsfConfig:
     pseudo_threshold: float = 0.85 # cmsf_semi: confidence to trust a pseudo-label (Sec. 2.1.4.3)
     pseudo_epochs: int = 10        # cmsf_semi: epochs of each pseudo-labeller round (App. A.1.5.3, authors' script)
     pseudo_lr: float = 0.01        # cmsf_semi: lr of the new SGD optimiser of each round (App. A.1.5.3)
+    pseudo_classifier: Literal["mlp2", "mlp3", "linear", "knn"] = "mlp2"  # cmsf_semi pseudo-labeller (Table A.7)
+    # cmsf_semi: the labelled embeddings the labeller trains on: cached u of each mini-batch (online, the authors'
+    # --cache_sup) or recomputed by the target encoder at every round (offline); Table A.6
+    pseudo_cache: Literal["online", "offline"] = "online"
     augment: Literal["strong", "weak"] = "strong"  # view augmentation (BYOL recipe = strong)
+    multi_crop: int = 0            # extra small crops for the online encoder only (Sec. 2.1.4: SwAV's 4 x 96 px)
+    multi_crop_size: int = 0       # their side (px); 0 = auto: 96/224 of the image side (96 at 224 px)
     linear_epochs: int = 0         # linear-probe epochs; 0 = auto: 5 (smoke), 40 (mini/paper)
     lowshot: bool = False          # also linear probes on 1 % / 10 % of the training labels (Table 2.4)
+    finetune: bool = False         # also fine-tune backbone + 2-layer MLP on 10 % labels (Table A.8; semi: its labels)
+    finetune_epochs: int = 0       # 0 = auto: 2 (smoke), 20 (App. A.1.5.3)
+    compute_only: bool = False     # Table A.11: report Eq. A.1's passes/FLOPs for this config and train nothing
+    forward_flops: float = 0.0     # FLOPs of one backbone forward for Eq. A.1; 0 = auto: 3.9e9 at paper (the text's
+                                   # ResNet-50 value), the measured multiply-adds of the backbone otherwise
     diagnostics_every: int = 5     # measure purity/rank every n steps (costs one dense search)
     checkpoint_every: int = 0      # epochs between ctx.checkpoint() saves (0 = only at paper scale, every epoch)

@@ -6,18 +6,21 @@ import math
 import statistics
 import time
 from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Subset
 
 from orchestrator.context import Context
 from orchestrator.registry import ConfigError
-from workloads.cmsf.augment import two_view_augment
+from workloads.cmsf.augment import small_crops, two_view_augment
+from workloads.cmsf.compute import RESNET50_FORWARD_FLOPS, cmsf_crops, minibatch_passes, training_compute
 from workloads.cmsf.config import CmsfConfig
+from workloads.cmsf.curves import curve_summary
 from workloads.cmsf.data import Indexed, dataset_labels, load_split
 from workloads.cmsf.diagnostics import purity, purity_top_m, rank_in_bank
-from workloads.cmsf.evaluation import embed, knn_and_linear, lowshot_linear
+from workloads.cmsf.evaluation import balanced_subset, embed, finetune_accuracy, knn_and_linear, lowshot_linear
 from workloads.cmsf.labels import coarse_labels, corrupt_labels
 from workloads.cmsf.losses import mean_shift_loss
 from workloads.cmsf.momentum import momentum_update
@@ -28,6 +31,7 @@ from workloads.cmsf.plots import plot_rank_curve
 from workloads.cmsf.pseudo_labels import build_pseudo_labeller, confident_pseudo_labels, train_pseudo_labeller
 from workloads.cmsf.target_queue import TargetQueue
 from workloads.common.datasets import dataset_info
+from workloads.common.flops import gflops_per_image
 
 SMALL = ("smoke", "mini")
 
@@ -46,6 +50,9 @@ def resolve(cfg: CmsfConfig, scale: str, n_train: int) -> CmsfConfig:
                           f"method={cfg.method}. Set method=cmsf_sup or drop them.")
     if cfg.method == "cmsf_semi" and not 0.0 < cfg.labelled_fraction < 1.0:
         raise ConfigError(f"cmsf_semi needs 0 < labelled_fraction < 1, got {cfg.labelled_fraction}.")
+    if cfg.multi_crop < 0:
+        raise ConfigError(f"multi_crop is a number of extra crops (0 or more; the paper's multi-crop row uses 4), "
+                          f"got {cfg.multi_crop}.")
     return replace(
         cfg, topk=topk, k_prime=cfg.k_prime or topk,
         arch=("small_cnn" if small else "resnet50") if cfg.arch == "auto" else cfg.arch,
@@ -55,6 +62,7 @@ def resolve(cfg: CmsfConfig, scale: str, n_train: int) -> CmsfConfig:
         proj_hidden=cfg.proj_hidden or {"smoke": 64, "mini": 256, "paper": 4096}[scale],
         proj_dim=cfg.proj_dim or {"smoke": 32, "mini": 64, "paper": 512}[scale],
         linear_epochs=cfg.linear_epochs or (5 if scale == "smoke" else 40),
+        finetune_epochs=cfg.finetune_epochs or (2 if scale == "smoke" else 20),
     )
 
 
@@ -88,8 +96,9 @@ class Trainer:
         self.labelled_feats = torch.zeros(n, cfg.proj_dim, device=self.dev)
         self.labelled_seen = torch.zeros(n, dtype=torch.bool, device=self.dev)
         # the authors' pseudo-labeller exists (randomly initialised) from the first step and is kept across rounds
-        self.classifier = (build_pseudo_labeller(cfg.proj_dim, info.num_classes).to(self.dev).eval()
-                           if cfg.method == "cmsf_semi" else None)
+        self.classifier = (build_pseudo_labeller(cfg.proj_dim, info.num_classes, cfg.pseudo_classifier).to(self.dev)
+                           .eval() if cfg.method == "cmsf_semi" else None)
+        self.train_images = None      # the training set, for pseudo_cache=offline (set by run)
         self.pseudo_gen = torch.Generator().manual_seed(ctx.seed + 7)
         self.num_classes = info.num_classes
         self.gen = torch.Generator().manual_seed(ctx.seed)
@@ -100,6 +109,8 @@ class Trainer:
         self.purity_c: list[float] = []
         self.purity_m: list[float] = []
         self.purity_top_m: list[float] = []
+        # Fig. A.1: accuracy of the confident pseudo-labels of unlabelled queries, and the share that is confident
+        self.pseudo_hits, self.pseudo_confident, self.pseudo_unlabelled = 0, 0, 0
 
     def _constraint_labels(self, labels: torch.Tensor, num_classes: int) -> torch.Tensor:
         cfg = self.cfg
@@ -121,17 +132,31 @@ class Trainer:
     def refresh_pseudo_labeller(self) -> None:
         """One more round of the kept pseudo-labeller on the cached labelled embeddings (mid-epoch and at the
         end of each epoch, Sec. 2.1.3.3; the authors' train_pseudo_cmsf.py l.235-242 and l.281-285)."""
-        seen = self.labelled_seen.nonzero().flatten()
+        if self.cfg.pseudo_cache == "offline":
+            # Table A.6 "offline": embed every labelled image with the current target encoder (the authors'
+            # get_feats branch of pseudo_label_train.py l.18-20, un-augmented images)
+            seen = self.labelled.nonzero().flatten()
+            feats, _ = embed(self.target, Subset(self.train_images, seen.tolist()), self.dev)
+            feats = F.normalize(feats.to(self.dev), dim=1)
+        else:
+            seen = self.labelled_seen.nonzero().flatten()
+            feats = self.labelled_feats[seen]
         if seen.numel() < 2:                       # BatchNorm needs two samples
             return
         with torch.enable_grad():
-            train_pseudo_labeller(self.classifier, self.labelled_feats[seen], self.true[seen],
+            train_pseudo_labeller(self.classifier, feats, self.true[seen],
                                   epochs=self.cfg.pseudo_epochs, lr=self.cfg.pseudo_lr, generator=self.pseudo_gen)
 
     def _query_labels(self, idx: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
         if self.cfg.method == "cmsf_sup":
             return self.constraint[idx]
         pseudo = confident_pseudo_labels(self.classifier, u, self.cfg.pseudo_threshold)
+        unlab = ~self.labelled[idx]
+        conf = unlab & (pseudo >= 0)
+        # the authors' acc of pseudo_cmsf.py l.270-278: accuracy over the confident unlabelled queries only
+        self.pseudo_hits += int((pseudo[conf] == self.true[idx][conf]).sum())
+        self.pseudo_confident += int(conf.sum())
+        self.pseudo_unlabelled += int(unlab.sum())
         return torch.where(self.labelled[idx], self.true[idx], pseudo)
 
     def select(self, u: torch.Tensor, idx: torch.Tensor, own: torch.Tensor, query_labels: torch.Tensor | None):
@@ -167,7 +192,13 @@ class Trainer:
         t2 = two_view_augment(x, self.gen, strength=cfg.augment, flip=cfg.dataset not in ("digits",))
         with torch.no_grad():
             u = F.normalize(self.target(t1), dim=1)
-        v = F.normalize(self.predictor(self.online(t2)), dim=1)
+        views = [F.normalize(self.predictor(self.online(t2)), dim=1)]
+        if cfg.multi_crop:
+            # the multi-crop variant: the small crops go through the online encoder only, each regressed to the
+            # same S_i as the main view (Sec. 2.1.4)
+            for crop in small_crops(x, cfg.multi_crop, cfg.multi_crop_size, self.gen, strength=cfg.augment,
+                                    flip=cfg.dataset not in ("digits",)):
+                views.append(F.normalize(self.predictor(self.online(crop)), dim=1))
         if cfg.method == "cmsf_semi":
             lab_rows = self.labelled[idx]
             self.labelled_feats[idx[lab_rows]] = u[lab_rows]
@@ -182,7 +213,8 @@ class Trainer:
         _sync(self.dev)
         self.nn_seconds += time.perf_counter() - t_nn
         # CMSF_self: the constrained and the MSF term, equally weighted (their mean, as in the authors' code)
-        loss = sum(mean_shift_loss(v, self.bank.feats, i, ok, fallback=u) for i, ok in sets) / len(sets)
+        loss = sum(mean_shift_loss(v, self.bank.feats, i, ok, fallback=u) for v in views for i, ok in sets) / (
+            len(sets) * len(views))
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()
@@ -214,11 +246,45 @@ class Trainer:
             self.purity_top_m.append(purity_top_m(sims, own, self.true[idx], truth_bank, m))
 
 
+def compute_metrics(cfg: CmsfConfig, ctx: Context, backbone, info, iters_per_epoch: int, steps: int) -> dict[str, float]:
+    """Table A.11's columns for this run by Eq. A.1 (``workloads.cmsf.compute``): crops per image, batch, passes
+    per mini-batch, iterations, total passes (x1e8) and training FLOPs (x1e18) of the backbone."""
+    fwd, bwd = cmsf_crops(cfg.multi_crop, cfg.multi_crop_size, info.image_size)
+    mb_fwd, mb_bwd = minibatch_passes(fwd, bwd, cfg.batch_size)
+    per_pass = cfg.forward_flops or (RESNET50_FORWARD_FLOPS if ctx.scale == "paper" else
+                                     1e9 * gflops_per_image(backbone, (info.channels, info.image_size, info.image_size),
+                                                            ctx.device))
+    total = training_compute(mb_fwd, mb_bwd, steps, per_pass)
+    return {"crops_fwd": fwd, "crops_bwd": bwd, "batch": float(cfg.batch_size), "minibatch": mb_fwd + mb_bwd,
+            "iters_per_epoch": float(iters_per_epoch),
+            "train_epochs": steps / max(iters_per_epoch, 1), "total_pass_1e8": total["total_passes"] / 1e8,
+            "train_flops_1e18": total["total_flops"] / 1e18, "forward_gflops": per_pass / 1e9}
+
+
+def epoch_point(tr: "Trainer", epoch: int) -> dict[str, Any]:
+    """The diagnostics of one epoch (Fig. 2.5, Fig. A.1); empty when nothing was measured."""
+    point: dict[str, Any] = {}
+    if tr.ranks:
+        point["rank5_median"] = statistics.median(tr.ranks)
+    for key in ("purity_c", "purity_m", "purity_top_m"):
+        if getattr(tr, key):
+            point[key] = statistics.fmean(getattr(tr, key))
+    if tr.pseudo_unlabelled:
+        point["pseudo_conf_share"] = 100 * tr.pseudo_confident / tr.pseudo_unlabelled
+        if tr.pseudo_confident:
+            point["pseudo_acc"] = 100 * tr.pseudo_hits / tr.pseudo_confident
+    return {"epoch": epoch, **point} if point else {}
+
+
+CURVE_KEYS = ("rank5_median", "purity_c", "purity_m", "purity_top_m", "pseudo_acc", "pseudo_conf_share")
+
+
 # Declared (config, metrics) in workloads/cmsf/__init__.py; imported only when a trial runs.
 def run(cfg: CmsfConfig, ctx: Context) -> None:
     train_ds, test_ds = load_split(cfg.dataset, ctx, cfg.n_train)
     info = dataset_info(cfg.dataset)
     cfg = resolve(cfg, ctx.scale, len(train_ds))
+    cfg = replace(cfg, multi_crop_size=cfg.multi_crop_size or max(2, round(info.image_size * 96 / 224)))
     ctx.record_config(cfg)  # MLflow params: the resolved values (memory_size needs the data: recorded here)
     true_labels = dataset_labels(train_ds)
     loader = DataLoader(Indexed(train_ds), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
@@ -230,6 +296,10 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
     if cfg.steps:
         total = min(total, cfg.steps)
     tr = Trainer(cfg, ctx, info, true_labels, total)
+    tr.train_images = train_ds
+    if cfg.compute_only:
+        ctx.summary(**compute_metrics(cfg, ctx, tr.online.backbone, info, len(loader), total))
+        return
     step, curve = 0, []
     ckpt_every = cfg.checkpoint_every or (1 if ctx.scale == "paper" else 0)
     state = ctx.restore()
@@ -240,6 +310,7 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
         tr.sched.load_state_dict(state["sched"]); start_epoch, step = state["epoch"], state["step"]
     for epoch in range(start_epoch, cfg.epochs):
         tr.ranks, tr.purity_c, tr.purity_m, tr.purity_top_m = [], [], [], []
+        tr.pseudo_hits = tr.pseudo_confident = tr.pseudo_unlabelled = 0
         half = len(loader) // 2
         for b, (x, y, idx) in enumerate(loader):
             if step >= total:
@@ -252,11 +323,8 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
                 ctx.report(step=step, loss=loss)
         if cfg.method == "cmsf_semi":
             tr.refresh_pseudo_labeller()
-        if tr.ranks:
-            point = {"epoch": epoch + 1, "rank5_median": statistics.median(tr.ranks)}
-            for key in ("purity_c", "purity_m", "purity_top_m"):
-                if getattr(tr, key):
-                    point[key] = statistics.fmean(getattr(tr, key))
+        point = epoch_point(tr, epoch + 1)
+        if point:
             curve.append(point)
             ctx.report(step=step, **{k: v for k, v in point.items() if k != "epoch"})
         ctx.progress(epoch + 1, cfg.epochs, "cmsf epochs")
@@ -272,14 +340,24 @@ def run(cfg: CmsfConfig, ctx: Context) -> None:
     eval_test = embed(backbone, test_ds, ctx.device)
     metrics = knn_and_linear(eval_train, eval_test, num_classes=info.num_classes,
                              linear_epochs=cfg.linear_epochs, seed=ctx.seed)
-    if cfg.lowshot:
+    if cfg.lowshot or cfg.finetune:
         metrics.update(lowshot_linear(eval_train, eval_test, linear_epochs=cfg.linear_epochs, seed=ctx.seed))
+    if cfg.finetune:
+        # CMSF_semi fine-tunes on its own labelled images; the other methods on the class-balanced 10 % of Table 2.4
+        labelled = (tr.labelled.nonzero().flatten().cpu() if cfg.method == "cmsf_semi"
+                    else balanced_subset(true_labels, 0.1, ctx.seed))
+        metrics["finetune_10pct"] = finetune_accuracy(
+            backbone, backbone.dim, train_ds, labelled, test_ds, num_classes=info.num_classes,
+            hidden=cfg.proj_hidden, epochs=cfg.finetune_epochs, device=ctx.device, seed=ctx.seed)
+    metrics.update(compute_metrics(cfg, ctx, tr.online.backbone, info, len(loader), step))
     metrics.update(final_loss=loss, steps=float(step), step_ms=1000 * tr.step_seconds / max(step, 1),
                    nn_share=100 * tr.nn_seconds / max(tr.step_seconds, 1e-12))
     if curve:
-        # the table reads the last epoch's diagnostics; the PNG shows them over training (Fig. 2.5)
+        # the table reads the last epoch's diagnostics; the figures read them at shares of training
         metrics.update({k: v for k, v in curve[-1].items() if k != "epoch"})
+        metrics.update(curve_summary(curve, cfg.epochs, CURVE_KEYS))
+    if any("rank5_median" in p for p in curve):
         png = ctx.work_dir / "fig2.5_purity_rank.png"
-        plot_rank_curve(curve, png, title=f"{cfg.method}: purity of S from C / M, median rank m of the 5th of C")
+        plot_rank_curve([p for p in curve if "rank5_median" in p], png, title=f"{cfg.method}: purity of S from C / M, median rank m of the 5th of C")
         ctx.artifact(png)
     ctx.summary(**metrics)
