@@ -1,4 +1,5 @@
-"""CMSF (dissertation Sec. 2.1, App. A.1): Tables 2.1-2.6, A.2, A.10, Fig. 2.6 and the memory-size study."""
+"""CMSF (dissertation Sec. 2.1, App. A.1): Tables 2.1-2.6, A.2, A.10, Fig. 2.6 and the memory-size study (the other
+App. A.1 tables and Figs. 2.1, 2.5, A.1 are in ``cmsf_appendix.py``)."""
 from pathlib import Path
 
 import pandas as pd
@@ -30,9 +31,10 @@ def plot_noise_curve(frame: pd.DataFrame, png: Path) -> None:
 
 register_table(TableSpec(
     id="cmsf-table2.1", paper="CMSF", title="CMSF Table 2.1: CMSF_self vs MSF vs BYOL, 1-NN / 20-NN / linear top-1 (%)",
-    sweeps=("cmsf/table2_1.yaml",), rows=("method",),
+    sweeps=("cmsf/table2_1.yaml", "cmsf/table2_1_multicrop.yaml"), rows=("method", "multi_crop"),
     metrics=KNN_LINEAR + ("purity_c", "purity_m", "rank5_median", "nn_share"), fmt="{:.1f}",
-    published="cmsf-table2.1.csv", quickstart=True, notes=MINI))
+    published="cmsf-table2.1.csv", quickstart=True,
+    notes=MINI + " multi_crop 4: four extra crops of 96/224 of the image side (3 px at mini) for the online encoder."))
 register_table(TableSpec(
     id="cmsf-table2.3", paper="CMSF", title="CMSF Table 2.3: effect of k' (top-k' in M'), k = 5; rank of the 5th NN of C in M",
     sweeps=("cmsf/table2_3_kprime.yaml",), rows=("k_prime",), metrics=KNN_LINEAR + ("rank5_median", "purity_c"),

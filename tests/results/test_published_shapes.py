@@ -22,7 +22,7 @@ from results.spec import PUBLISHED_DIR, all_tables
 EXPECTED: dict[str, tuple[int, int]] = {
     # --- CMSF (dissertation Sec. 2.1, App. A.1) ---
     # Table 2.1-Left has no text layer; App. Table A.1 is transcribed instead: 3 method columns x 2 metric rows
-    # (1-NN, 20-NN), transposed. The MSF k=500 column has no row key -> 2 rows (MSF top-5, CMSF_self), 2 values.
+    # (1-NN, 20-NN), transposed. The MSF k=500 column is in tableA.1 -> 2 rows (MSF top-5, CMSF_self), 2 values.
     "cmsf-table2.1.csv": (2, 2),
     # 15 method rows (7 supervised, 8 self-supervised) x 13 numbers (Epoch, 10 data sets, Mean Trans, Linear).
     # Only the 5 workload rows (CMSF_sup top-all / top-10, BYOL-asym, MSF, CMSF_self); Epoch (200 for all) dropped.
@@ -37,6 +37,28 @@ EXPECTED: dict[str, tuple[int, int]] = {
     "cmsf-tableA.10.csv": (8, 2),
     # 4 k columns x 2 metric rows (NN, 20-NN), transposed.
     "cmsf-tableA.2.csv": (4, 2),
+    # 3 columns (MSF k=500, MSF top-5, CMSF_self k=k'=5) x 2 metric rows (NN, 20-NN), transposed; (method, topk) keys.
+    "cmsf-tableA.1.csv": (3, 2),
+    # 2 method rows x 3 backbone columns (ResNet-18, -50, -101*).
+    "cmsf-tableA.3.csv": (2, 3),
+    # 10 model rows x (Final modality, Epochs, R@1, Linear); the 3 rows marked * are one model -> 8 rows; modality and
+    # epochs are part of the model-chain key -> R@1, Linear.
+    "cmsf-tableA.4.csv": (8, 2),
+    # 3 threshold rows x 1-NN, 20-NN, Top-1.
+    "cmsf-tableA.5.csv": (3, 3),
+    # 2 caching rows x 1-NN, 20-NN, Top-1.
+    "cmsf-tableA.6.csv": (2, 3),
+    # 4 classifier rows x 1-NN, 20-NN, Top-1.
+    "cmsf-tableA.7.csv": (4, 3),
+    # 2 fine-tune-method rows x Top-1, transposed to one CMSF_semi row with 2 values.
+    "cmsf-tableA.8.csv": (1, 2),
+    # 2 train-data rows x 5 method columns, melted to (method, coarse, top_all, topk); the ImageNet-1k top-1000 "-"
+    # dropped -> 9 x 1.
+    "cmsf-tableA.9.csv": (9, 1),
+    # 13 method rows x 11 numbers (U fwd/bwd/BS, L fwd/bwd/BS, mini-batch, iters, epochs, total pass, FLOPs).
+    "cmsf-tableA.11.csv": (13, 11),
+    # 4 methods x 5 noise levels = 20 rows x 10 data sets + Mean Trans + Linear IN-100; Noise is a key.
+    "cmsf-tableA.12.csv": (20, 12),
     # --- SimReg (dissertation Sec. 2.2, App. A.2) ---
     # 3 head rows x 1-NN, 20-NN, Linear, MSE.
     "simreg-table2.7.csv": (3, 4),
@@ -163,6 +185,7 @@ EXPECTED: dict[str, tuple[int, int]] = {
 
 # Key-column counts of CSVs that no TableSpec renders (paper scale only, or outside this project's workloads).
 UNRENDERED_KEYS: dict[str, int] = {
+    "cmsf-tableA.4.csv": 1,     # method (model chain); paper only: the video experiment has no sweep to render it
     "nola-table3.14.csv": 3,    # arch, method, rank
     "nola-table3.15.csv": 7,    # arch, method, target, rank, basis_size, trainable_k, trainable_params
     "nola-table3.16.csv": 7,    # arch, method, target, rank, basis_size, trainable_k, trainable_params
