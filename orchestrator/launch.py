@@ -17,7 +17,7 @@ from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sig
 from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError,
                                        checkpoint_uri, driver_identity, find_resumable, read_plan, resume_command,
                                        settle_dead_launch)
-from orchestrator.ray_context import CONFIG, DEVICE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
+from orchestrator.ray_context import CONFIG, DEVICE, GPU_NOTE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
 from orchestrator.optuna_study import study_kwargs
 from orchestrator.progress import progress_callbacks
 from orchestrator.ray_trainable import trial_trainable
@@ -27,6 +27,7 @@ from orchestrator.ray_sessions import LOOPBACK_ENV, reap_orphans, record_session
 from orchestrator.spec import Sweep, SweepError, Trial
 from orchestrator.store_preflight import open_recorder
 from orchestrator.storage import alive_nodes, check_reachable, join, resolve_storage, write_pointer
+from orchestrator.system_metrics import GPU_METRICS_TAG
 from orchestrator.tracking import TRIAL_ID_TAG, Recorder, resolve_tracking_uri
 
 os.environ.setdefault("TUNE_DISABLE_STRICT_METRIC_CHECKING", "1")
@@ -144,6 +145,8 @@ def _make_callback(recorder: Recorder, parent_id: str, sweep: Sweep, plan: Trial
             kind = result.get(KIND)
             if trial.trial_id not in self.last and result.get(DEVICE):
                 recorder.client.set_tag(rid, "orchestrator.device", str(result[DEVICE]))
+            if result.get(GPU_NOTE) and result[GPU_NOTE] != self.last.get(trial.trial_id, {}).get(GPU_NOTE):
+                recorder.client.set_tag(rid, GPU_METRICS_TAG, str(result[GPU_NOTE]))  # "nvml", or why not sampled
             self.last[trial.trial_id] = result
             if result.get(CONFIG):  # the trial's resolved config, on its first event (Context.record_config)
                 recorder.log_config(rid, json.loads(result[CONFIG]))

@@ -15,7 +15,7 @@ from orchestrator.progress import LocalProgress
 from orchestrator.registry import build_config, get_workload
 from orchestrator.run_names import trial_run_name, varying_keys
 from orchestrator.spec import Sweep, SweepError
-from orchestrator.system_metrics import SystemSampler
+from orchestrator.system_metrics import GPU_METRICS_TAG, SystemSampler
 from orchestrator.interrupts import closes_on_interrupt
 from orchestrator.store_preflight import open_recorder
 from orchestrator.tracking import resolve_tracking_uri
@@ -68,6 +68,8 @@ def run_local(sweep: Sweep, *, tracking_uri: str | None = None, work_root: str |
             ctx.system_sampler = SystemSampler(ctx.device, system_interval_s)
             ctx.on_progress = bar.trial_started(name)
             recorder.client.set_tag(rid, "orchestrator.device", device_label(ctx.device))
+            if ctx.system_sampler.gpu_note:  # "nvml", or why GPU utilisation is not sampled
+                recorder.client.set_tag(rid, GPU_METRICS_TAG, ctx.system_sampler.gpu_note)
             cfg = build_config(wl, trial.params, where=f"{sweep.path}: trial {i}")
             try:
                 ctx.record_config(resolved_config(cfg, ctx))  # MLflow params = the values that run

@@ -25,6 +25,7 @@ ARTIFACTS = "_artifacts"  # storage paths of this event's artifacts (orchestrato
 TRACEBACK = "_traceback"
 DEVICE = "_device"  # where the trial ran (a string: MLflow tag, never a metric)
 KEYS = "_keys"  # the workload's own metric names in this event (Ray adds bookkeeping keys of its own)
+GPU_NOTE = "_gpu_note"  # the sampler's GPU-metrics note (orchestrator.system_metrics.GPU_METRICS_TAG)
 CONFIG = "_config"  # JSON of the config record (Context.record_config), on the trial's first event only
 
 
@@ -95,6 +96,8 @@ class RayContext(Context):
         if self._missing:
             payload[MISSING] = "\n".join(self._missing)
             self._missing = []
+        if getattr(self.system_sampler, "gpu_note", ""):
+            payload[GPU_NOTE] = self.system_sampler.gpu_note
         if self._pending_config is not None:
             payload[CONFIG] = self._pending_config
             self._pending_config = None

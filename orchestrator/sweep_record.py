@@ -8,8 +8,9 @@ from typing import Any
 
 import yaml
 
-# Config fields that name the data a trial reads (the workloads' convention: ``dataset``, ``*_dataset``).
-DATA_FIELD_SUFFIX = "dataset"
+# Config fields that name the data a trial reads (the workloads' convention: ``dataset``, ``*_dataset``; CompGS
+# reads a ``scene`` and, for shared codebooks, a ``codebook_scene``).
+DATA_FIELD_SUFFIXES = ("dataset", "scene")
 
 
 def resolved_sweep_yaml(sweep: Any) -> str:
@@ -51,7 +52,7 @@ def dataset_names(params: dict[str, Any]) -> dict[str, str]:
     """``{field: data set name}`` for every config field that names a data set."""
     out = {}
     for key, value in params.items():
-        if key == DATA_FIELD_SUFFIX or key.endswith("_" + DATA_FIELD_SUFFIX):
+        if any(key == suffix or key.endswith("_" + suffix) for suffix in DATA_FIELD_SUFFIXES):
             if isinstance(value, str) and value:
                 out[key] = value
     return out

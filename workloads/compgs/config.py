@@ -78,6 +78,11 @@ class CompGSConfig:
         # resolved here, so the trial's recorded params (the tables' column key) carry the benchmark, never "auto"
         self.benchmark = resolve_benchmark(self.scene, self.benchmark)
 
+    def not_applicable(self) -> set[str]:
+        """Fields this run never reads (orchestrator.context.config_record groups them in one MLflow param, and
+        the scene they name is no dataset input of the run)."""
+        return set() if self.shared_codebook else {"codebook_scene"}
+
     def at(self, paper_iteration: int) -> int:
         """A schedule point of the 30K schedule, scaled to ``iterations``."""
         return round(paper_iteration * self.iterations / PAPER_ITERATIONS)
