@@ -12,6 +12,7 @@ from typing import Any
 
 from orchestrator.artifacts import TrialOutputs
 from orchestrator.cleanup import mark_launch
+from orchestrator.context import default_data_root  # resolved here: a Ray worker's cwd is its trial folder
 from orchestrator.gpu_packing import resolve_auto_gpu
 from orchestrator.interrupts import SweepInterrupted, pause_point, reinstall_sigterm, sigterm_as_sigint
 from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_TAG, SAMPLE_TAG, ResumeError,
@@ -343,7 +344,7 @@ def run_sweep(sweep: Sweep, *, resume: bool = False, tracking_uri: str | None = 
 
     plan = TrialPlan(workload=sweep.workload, workload_module=wl.module, scale=sweep.scale,
                      base_params=dict(sweep.params), searched=list(sweep.search.space) if sweep.search else [],
-                     data_root=os.environ.get("ORCHESTRATOR_DATA"), cache_dir=os.environ.get("ORCHESTRATOR_CACHE"),
+                     data_root=str(default_data_root()), cache_dir=os.environ.get("ORCHESTRATOR_CACHE"),
                      resume_checkpoints=dict(prior.checkpoints) if prior else {})
     varying = _varying(sweep.trials() if resume else trials)
     again = resume_command(sweep, tracking_uri, storage_path)
