@@ -19,8 +19,8 @@ class PalmConfig:
                                                # here at mini/smoke; or a local path (relative: under the data root)
     source_epochs: int = 15                    # epochs of the cached source model (mini/smoke)
     batch_size: int = 0                        # test batch size; 0 = the paper's (200 CIFAR, 64 ImageNet; 100 digits, 32 synthetic)
-    n_per_task: int = 0                        # test samples per task; 0 = the code's: all (CIFAR-C, digits-c), 5000 per
-                                               # corruption on ImageNet-C (RobustBench's list size); larger = all
+    n_per_task: int = 0                        # test samples per task (a seeded subset); 0 = the code's: all (CIFAR-C,
+                                               # digits-c), 5000 per corruption on ImageNet-C (RobustBench's list size)
     max_batches_per_task: int = 0              # cap of batches per task (0: all); smoke runs use 1-2
     reading: Literal["official", "paper"] = "official"  # official: what the authors' code computes (default);
                                                # paper: the text's reading where it differs (docs/FIDELITY.md (palm))
