@@ -9,4 +9,4 @@ from workloads.palm.config import PalmConfig
 declare("palm", config=PalmConfig, entry="workloads.palm.workload:run",
         metrics=("error", "adapted_fraction", "selected_fraction", "severity", "error_*", "mean_error",
                  "adapted_pct", "adapted_pct_*", "selected_pct", "selected_pct_*", "reading_is_paper",
-                 "seconds_per_batch"))
+                 "seconds_per_batch", "importance_*"))

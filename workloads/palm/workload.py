@@ -18,6 +18,7 @@ from workloads.palm.baselines import build_adacontrast, build_ecotta
 from workloads.palm.adapters import BNAdapt, CoTTA, Law, Palm, Source, Surgical, Tent
 from workloads.palm.checkpoints import download_hint, load_source_checkpoint
 from workloads.palm.config import PalmConfig, resolve
+from workloads.palm.importance_profile import profile_metrics
 from workloads.palm.plots import plot_importance
 from workloads.palm.requirements import CLEAN, source_arch, source_checkpoint
 
@@ -113,9 +114,10 @@ def run(cfg: PalmConfig, ctx: Context) -> None:
         summary[name] = sum(per_task.values()) / len(per_task)
     summary["reading_is_paper"] = float(cfg.reading == "paper")
     summary["seconds_per_batch"] = (time.time() - t0) / step
+    table = {task: {n: sum(v) / len(v) for n, v in layers.items()} for task, layers in importance_per_task.items()}
+    summary.update(profile_metrics(table))  # Fig. 2: task-mean importance over depth bins
     ctx.summary(**summary)
     if importance_per_task:
-        table = {task: {n: sum(v) / len(v) for n, v in layers.items()} for task, layers in importance_per_task.items()}
         path = ctx.work_dir / "lr_importance_per_task.json"
         path.write_text(json.dumps(table, indent=1))
         ctx.artifact(path)
