@@ -93,3 +93,41 @@ def test_multicrop_semi_variants_and_finetune_train_and_report(tmp_path):
     assert 0 <= s["finetune_10pct"] <= 100 and "linear_10pct" in s
     assert s["pseudo_conf_share_at100"] == pytest.approx(100.0)      # threshold 0: every pseudo-label is kept
     assert 0 <= s["pseudo_acc_at100"] <= 100 and "purity_m_at10" in s
+
+
+def test_paper_scale_compute_reproduces_table_a11s_mean_shift_row():
+    from orchestrator.context import LocalContext
+    from workloads.cmsf.config import CmsfConfig
+    from workloads.cmsf.workload import compute_metrics
+    from workloads.common.datasets import dataset_info
+
+    cfg = CmsfConfig(method="msf", batch_size=256, multi_crop_size=96)
+    ctx = LocalContext(seed=0, scale="paper")
+    info = dataset_info("imagenet")
+    out = compute_metrics(cfg, ctx, None, info, iters_per_epoch=1281167 // 256, steps=5004 * 200)
+    assert out["minibatch"] == 768 and out["iters_per_epoch"] == 5004 and out["train_epochs"] == 200
+    assert round(out["total_pass_1e8"], 1) == 7.7 and round(out["train_flops_1e18"]) == 4
+    multi = compute_metrics(CmsfConfig(method="cmsf_self", batch_size=256, multi_crop=4, multi_crop_size=96), ctx,
+                            None, info, iters_per_epoch=5004, steps=5004 * 200)
+    assert multi["crops_fwd"] == pytest.approx(2 + 4 * (96 / 224) ** 2)
+
+
+def test_appendix_figures_draw_from_aggregated_frames(tmp_path):
+    import pandas as pd
+
+    from results.tables.cmsf_appendix import plot_accuracy_compute, plot_purity_rank, plot_semi_accuracy
+
+    row = {"method": "cmsf_self", "multi_crop": "0", "n": 1}
+    for p in (10, 50, 100):
+        row.update({f"{k}_at{p}_mean": float(p) for k in ("purity_c", "purity_m", "purity_top_m", "rank5_median",
+                                                           "pseudo_acc", "pseudo_conf_share")})
+    frame = pd.DataFrame([row])
+    for fn in (plot_purity_rank, plot_semi_accuracy):
+        png = tmp_path / f"{fn.__name__}.png"
+        fn(frame, png)
+        assert png.stat().st_size > 1000
+    compute = pd.DataFrame([{"method": "msf", "multi_crop": "0", "linear_mean": 50.0, "linear_std": float("nan"),
+                             "train_flops_1e18_mean": 1e-9, "n": 1}])
+    png = tmp_path / "fig2_1.png"
+    plot_accuracy_compute(compute, png)
+    assert png.stat().st_size > 1000
