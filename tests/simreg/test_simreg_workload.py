@@ -38,7 +38,7 @@ def test_paper_teacher_needs_a_checkpoint(tmp_path):
 
 
 def test_missing_and_corrupt_teacher_checkpoints(tmp_path):
-    with pytest.raises(CheckpointError, match="does not exist"):
+    with pytest.raises(ConfigError, match="none.pt not found"):   # named before any model is built
         run(tmp_path, scale="paper", teachers=[f"small_cnn@{tmp_path / 'none.pt'}"], student="small_cnn")
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
