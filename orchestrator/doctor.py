@@ -87,7 +87,12 @@ def add_sweep(report: Report, sweep, data_root: Path) -> None:
         report.undeclared.append(sweep.rel_path)
         return
     for cfg in distinct_configs(sweep):
-        for req in fn(cfg, data_root, sweep.scale):
+        try:
+            reqs = fn(cfg, data_root, sweep.scale)
+        except ValueError as exc:  # e.g. a data set without a known on-disk layout: the trial would fail the same way
+            report.invalid.append((sweep.rel_path, str(exc).splitlines()[0]))
+            continue
+        for req in reqs:
             key = (req.kind, req.name, str(req.path))
             row = report.rows.get(key)
             if row is None:

@@ -209,12 +209,13 @@ def save_release(state: dict[str, torch.Tensor], path: Path, key: str = "model")
     return path
 
 
-def save_robustbench_wrn28_10(path: Path, seed: int = 0) -> Path:
-    """RobustBench's CIFAR-10 ``Standard`` WRN-28-10 (random weights, random BN statistics) as its zoo file."""
+def save_robustbench_resnext29(path: Path, seed: int = 0) -> Path:
+    """RobustBench's CIFAR-100 ``Hendrycks2020AugMix_ResNeXt`` (ResNeXt-29, cardinality 4, width 32; random weights and
+    BN statistics; its ``mu``/``sigma`` input buffers) as its zoo file."""
     torch.manual_seed(seed)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_dataparallel(randomise_bn(RBWideResNet(depth=28, widen=10)), path)
+    save_dataparallel(randomise_bn(RBAugMixResNeXt(depth=29, cardinality=4, base_width=32, classes=100)), path)
     return path
 
 
