@@ -2,7 +2,8 @@ import numpy as np
 import torch
 from skimage.metrics import structural_similarity
 
-from workloads.compgs.losses import opacity_l1, photometric_loss, ssim_map
+from workloads.common.metrics import ssim_map
+from workloads.compgs.losses import opacity_l1, photometric_loss
 
 
 def test_ssim_matches_skimage_in_the_interior():

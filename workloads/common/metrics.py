@@ -1,6 +1,8 @@
 """Metrics: top-k error, per-class accuracy, PSNR/SSIM, and latency with CUDA synchronisation."""
 from __future__ import annotations
 
+import functools
+import math
 import statistics
 import time
 from typing import Callable, Sequence
@@ -25,34 +27,50 @@ def per_class_accuracy(preds: torch.Tensor, targets: torch.Tensor, num_classes: 
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor, max_val: float = 1.0) -> float:
-    mse = F.mse_loss(a.float(), b.float()).item()
-    return float("inf") if mse == 0 else 10.0 * torch.log10(torch.tensor(max_val**2 / mse)).item()
+    """PSNR in dB, 10 log10(max_val² / MSE) over every element of ``a``/``b`` (one image or a batch); ``inf`` for
+    identical inputs. As 3DGS's ``utils/image_utils.py`` ``psnr`` (there 20 log10(1 / sqrt(MSE)), images in [0, 1]),
+    which CompGS evaluates with; the MSE is taken in the inputs' precision (at least float32)."""
+    dtype = torch.promote_types(a.dtype, torch.float32)
+    mse = float(((a.to(dtype) - b.to(dtype)) ** 2).mean())
+    return float("inf") if mse == 0 else 10.0 * math.log10(max_val**2 / mse)
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5, channels: int = 3) -> torch.Tensor:
-    x = torch.arange(size, dtype=torch.float64) - (size - 1) / 2
+@functools.lru_cache(maxsize=16)  # built once per (size, sigma, dtype, device): training calls SSIM every iteration
+def gaussian_window(size: int = 11, sigma: float = 1.5, *, dtype: torch.dtype = torch.float32,
+                    device: torch.device | str | None = None) -> torch.Tensor:
+    """The (size, size) normalised Gaussian of 3DGS's ``create_window`` (``utils/loss_utils.py``): the outer product
+    of exp(-(x - size//2)² / 2σ²), x = 0..size-1, summing to 1. Computed in float64, then cast to ``dtype``
+    (3DGS builds it in float32; the two agree to float32 rounding). Cached: never modify the returned tensor."""
+    x = torch.arange(size, dtype=torch.float64) - size // 2
     g = torch.exp(-(x**2) / (2 * sigma**2))
-    g = (g / g.sum()).float()
-    w = g[:, None] * g[None, :]
-    return w.expand(channels, 1, size, size).contiguous()
+    g = g / g.sum()
+    return (g[:, None] * g[None, :]).to(dtype=dtype, device=device)
+
+
+def ssim_map(a: torch.Tensor, b: torch.Tensor, max_val: float = 1.0, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
+    """Per-pixel SSIM (Wang et al. 2004) of ``a``/``b`` (C, H, W) or (N, C, H, W), the map of 3DGS's ``_ssim``
+    (``graphdeco-inria/gaussian-splatting utils/loss_utils.py``), which CompGS trains and evaluates with: local
+    means and (co)variances from an 11x11 Gaussian window (σ 1.5) per channel, zero padding of window // 2 (so the
+    border pixels see zeros), C1 = (0.01 L)², C2 = (0.03 L)². Differentiable."""
+    batched = a.dim() == 4
+    if not batched:
+        a, b = a.unsqueeze(0), b.unsqueeze(0)
+    c = a.shape[1]
+    w = gaussian_window(window, sigma, dtype=a.dtype, device=a.device).expand(c, 1, window, window)
+    conv = lambda t: F.conv2d(t, w, padding=window // 2, groups=c)  # noqa: E731
+    mu_a, mu_b = conv(a), conv(b)
+    var_a = conv(a * a) - mu_a**2
+    var_b = conv(b * b) - mu_b**2
+    cov = conv(a * b) - mu_a * mu_b
+    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+    m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+    return m if batched else m[0]
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor, max_val: float = 1.0, window: int = 11, sigma: float = 1.5) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004) with an 11x11 Gaussian window, as used by 3DGS; ``a``/``b`` (C,H,W) or (N,C,H,W).
-
-    Differentiable, so ``1 - ssim`` is the D-SSIM training loss."""
-    if a.dim() == 3:
-        a, b = a.unsqueeze(0), b.unsqueeze(0)
-    c = a.shape[1]
-    w = _gaussian_window(window, sigma, c).to(a)
-    pad = window // 2
-    mu_a, mu_b = F.conv2d(a, w, padding=pad, groups=c), F.conv2d(b, w, padding=pad, groups=c)
-    saa = F.conv2d(a * a, w, padding=pad, groups=c) - mu_a**2
-    sbb = F.conv2d(b * b, w, padding=pad, groups=c) - mu_b**2
-    sab = F.conv2d(a * b, w, padding=pad, groups=c) - mu_a * mu_b
-    c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
-    m = ((2 * mu_a * mu_b + c1) * (2 * sab + c2)) / ((mu_a**2 + mu_b**2 + c1) * (saa + sbb + c2))
-    return m.mean()
+    """Mean SSIM over every pixel and channel of ``ssim_map`` (3DGS ``ssim(..., size_average=True)``, border
+    included), a 0-dim tensor: ``1 - ssim`` is 3DGS's D-SSIM training term."""
+    return ssim_map(a, b, max_val, window, sigma).mean()
 
 
 def measure_latency(fn: Callable[[], object], *, warmup: int = 5, iters: int = 30,
