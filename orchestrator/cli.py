@@ -121,10 +121,20 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         result = run_local(sweep, tracking_uri=args.tracking_uri)
     else:
-        from orchestrator.launch import run_sweep
+        from contextlib import nullcontext
 
-        result = run_sweep(sweep, resume=args.resume, tracking_uri=args.tracking_uri, storage_path=args.storage_path,
-                           address=args.address, skip_finished=args.skip_finished, verbose=args.tune_verbose)
+        from orchestrator.launch import run_sweep
+        from orchestrator.tracking import resolve_tracking_uri
+        from orchestrator.warm_start import launch_session
+
+        # Ray and the MLflow store start side by side; a resume is checked against the store first (a launch
+        # with nothing to resume, or one still running, is refused before Ray starts).
+        session = nullcontext() if args.resume else launch_session(resolve_tracking_uri(args.tracking_uri),
+                                                                   [sweep.name], address=args.address)
+        with session:
+            result = run_sweep(sweep, resume=args.resume, tracking_uri=args.tracking_uri,
+                               storage_path=args.storage_path, address=args.address,
+                               skip_finished=args.skip_finished, verbose=args.tune_verbose)
     _print_summary(result)
     _after_launch(sweep, result, args.tracking_uri)
     return 1 if result.n_failed else 0

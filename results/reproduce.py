@@ -20,16 +20,18 @@ def select_tables(ids: list[str]) -> list[TableSpec]:
 
 
 def run_table_sweeps(specs: list[TableSpec], scale: str, tracking_uri: str | None = None, **launch_kw) -> list:
+    """Every sweep the tables need, each once, in one Ray session: every sweep is validated before the first
+    runs, Ray starts once (beside the MLflow store's creation) and shuts down once after the last sweep."""
     from orchestrator.launch import run_sweep
     from orchestrator.spec import SWEEPS_DIR, load_sweep
+    from orchestrator.tracking import resolve_tracking_uri
+    from orchestrator.warm_start import launch_session
 
-    seen, results = set(), []
-    for spec in specs:
-        for rel in spec.sweeps:
-            if rel in seen:
-                continue
-            seen.add(rel)
-            sweep = load_sweep(SWEEPS_DIR / rel, scale)
+    sweeps = {rel: load_sweep(SWEEPS_DIR / rel, scale) for spec in specs for rel in spec.sweeps}
+    results = []
+    with launch_session(resolve_tracking_uri(tracking_uri), [s.name for s in sweeps.values()],
+                        address=launch_kw.get("address"), num_cpus=launch_kw.get("num_cpus")):
+        for rel, sweep in sweeps.items():
             t0 = time.time()
             res = run_sweep(sweep, tracking_uri=tracking_uri, skip_finished=True, **launch_kw)
             print(f"{rel}: {res.n_trials} trial(s) run, {res.n_skipped} already finished, {res.n_failed} failed "

@@ -1,0 +1,68 @@
+"""What every launch needs before its first trial, started once per command and side by side (issue 18.3).
+
+Opening the MLflow store (importing mlflow's SQLAlchemy store, creating a new SQLite store's schema, the
+sweeps' experiments) and starting the private Ray were paid one after the other inside the first launch.
+``prepare`` creates the store's part in a background thread while this thread starts Ray (``ray.init``
+mostly waits on the processes it spawns, so the two overlap even on 2 cores); ``run_sweep`` then finds
+both ready. ``launch_session`` wraps a whole command (one ``run``, every sweep of a ``reproduce``): Ray
+starts once before its first sweep and shuts down once after its last.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from contextlib import contextmanager
+from typing import Iterable, Iterator
+
+
+def _open_store(uri: str, experiment_names: list[str]) -> None:
+    from orchestrator.store_preflight import open_recorder
+
+    try:
+        for name in experiment_names:
+            open_recorder(uri, name)  # the schema (new store) and the experiment, under the store's lock
+    except Exception:  # noqa: BLE001 (run_sweep opens the store again and reports it as one paragraph)
+        pass
+
+
+def ray_is_up() -> bool:
+    ray = sys.modules.get("ray")  # never imported: certainly not started
+    return ray is not None and ray.is_initialized()
+
+
+def prepare(uri: str, experiment_names: Iterable[str], address: str | None = None,
+            num_cpus: int | None = None) -> None:
+    """Start Ray (``orchestrator.launch.ensure_ray``) in this thread while the store at ``uri`` and the
+    experiments are created in a background one. A store that cannot work at all fails first (seconds, no
+    mlflow import), before Ray starts; a later problem is reported by the launch that opens the store."""
+    from orchestrator.launch import ensure_ray
+    from orchestrator.store_preflight import preflight
+
+    preflight(uri)
+    thread = threading.Thread(target=_open_store, args=(uri, list(experiment_names)), name="mlflow-store",
+                              daemon=True)
+    thread.start()
+    try:
+        ensure_ray(address, num_cpus=num_cpus)
+    finally:
+        thread.join()
+
+
+@contextmanager
+def launch_session(uri: str, experiment_names: Iterable[str], address: str | None = None,
+                   num_cpus: int | None = None) -> Iterator[None]:
+    """``prepare`` once, run every launch of the command inside, then shut down the Ray this started
+    (a Ray that was already up, e.g. a test session's, is left running)."""
+    started_here = not ray_is_up()
+    prepare(uri, experiment_names, address, num_cpus)
+    try:
+        yield
+    finally:
+        if started_here:
+            shutdown()
+
+
+def shutdown() -> None:
+    """End this driver's Ray connection (and its private cluster) if one was started."""
+    if ray_is_up():
+        sys.modules["ray"].shutdown()
