@@ -65,3 +65,21 @@ def test_requirements_list_the_transfer_sets_found_or_missing(tmp_path):
                                                           transfer=["caltech101", "dtd"]), tmp_path, "paper")}
     assert reqs["caltech101"].found
     assert not reqs["dtd"].found and tmp_path / "dtd" / "dtd" / "labels" / "test1.txt" in reqs["dtd"].missing
+
+
+def test_cifar_transfer_is_resized_per_item_to_the_source_size(tmp_path):
+    import pickle
+    from types import SimpleNamespace
+
+    from workloads.simreg.transfer import transfer_splits
+
+    base = tmp_path / "cifar-10-batches-py"
+    base.mkdir()
+    rng = np.random.default_rng(0)
+    for name, n in [*[(f"data_batch_{i}", 2) for i in range(1, 6)], ("test_batch", 3)]:
+        with open(base / name, "wb") as f:
+            pickle.dump({"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8), "labels": [1] * n}, f)
+    fit, test = transfer_splits("cifar10", ctx=SimpleNamespace(data_root=tmp_path), image_size=64)
+    assert len(fit) == 10 and len(test) == 3          # train + val (all 50k in the real set) / the test batch
+    x, y = test[0]
+    assert x.shape == (3, 64, 64) and y == 1 and 0 <= float(x.min()) and float(x.max()) <= 1
