@@ -194,18 +194,32 @@ def test_missing_paper_data_or_checkpoint_is_an_error_naming_the_path(tmp_path, 
 
 
 def test_paper_scale_data_selection_has_no_small_data_fallback():
-    """Where a workload picks its data set from the scale, paper scale never resolves to the generated ones."""
+    """No trial of any sweep at paper scale resolves to a generated data set or scene (synthetic, digits, digits-c,
+    CompGS's made-here scenes); where a workload picks the data set from the scale, paper never gives those."""
+    from orchestrator.spec import all_sweep_files
     from workloads.common.requirements import GENERATED
+    from workloads.compgs.generated_scene import SCENES
+    from workloads.nola.config import NolaConfig
     from workloads.nola.requirements import fewshot_dataset, scratch_dataset
     from workloads.palm.config import PalmConfig
     from workloads.palm.requirements import source_checkpoint
-    from workloads.nola.config import NolaConfig
 
     assert fewshot_dataset(NolaConfig(), "paper") not in GENERATED
     assert scratch_dataset(NolaConfig(experiment="scratch"), "paper") not in GENERATED
     assert source_checkpoint(PalmConfig(dataset="cifar10c"), Path("/d"), "paper") is not None
-    for name in ("palm/table1", "tts/table1", "cmsf/table2_1", "simreg/table2_9_baselines", "nola/quickstart",
-                 "slowformer/table4_1_attacks"):
-        sweep = load_sweep(name, "paper")
-        datasets = {t.params.get("dataset") for t in sweep.trials()}
-        assert not datasets & set(GENERATED), (name, datasets)
+    generated = []
+    for path in all_sweep_files():
+        sweep = load_sweep(path, "paper")
+        for trial in sweep.trials():
+            p = trial.params
+            if sweep.workload == "compgs":
+                used = [p["scene"]] + ([p["codebook_scene"]] if p["shared_codebook"] else [])
+                generated += [(sweep.rel_path, s) for s in used if s in SCENES]
+            elif sweep.workload == "nola":
+                cfg = NolaConfig(**p)
+                pick = {"fewshot": fewshot_dataset, "scratch": scratch_dataset}.get(cfg.experiment)
+                if pick is not None and pick(cfg, "paper") in GENERATED:
+                    generated.append((sweep.rel_path, cfg.dataset))
+            elif p.get("dataset") in GENERATED:
+                generated.append((sweep.rel_path, p["dataset"]))
+    assert not generated, sorted(set(generated))
