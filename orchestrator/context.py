@@ -90,6 +90,24 @@ def resolved_config(cfg: Any, env: Any) -> Any:
     return hook(env) if callable(hook) else cfg
 
 
+@dataclasses.dataclass(frozen=True)
+class RunEnv:
+    """What ``resolved_config`` may read besides the config, for callers without a ``Context`` (the tables ask
+    which key values a sweep's trials record). A ``Context`` has the same three attributes."""
+
+    scale: str
+    data_root: Path = dataclasses.field(default_factory=default_data_root)
+    device: str = "cpu"
+
+
+def recorded_params(cfg: Any, env: Any) -> dict[str, Any]:
+    """The params a trial of ``cfg`` records in MLflow before its data is read: resolved values of the fields its
+    method reads (``not_applicable`` ones left out). Workloads that resolve more from their data (CMSF's memory
+    size) record that at run time; no table keys on such a value."""
+    record = config_record(resolved_config(cfg, env))
+    return {k: v for k, v in record["values"].items() if k not in record["not_applicable"]}
+
+
 def config_record(cfg: Any) -> dict[str, Any]:
     """What the MLflow record of a trial's config holds: every field's value (``values``) and the fields the
     chosen method ignores (``not_applicable``; a config class lists them with ``not_applicable(self)``)."""

@@ -23,6 +23,8 @@ def producible_points(spec: Any, scale: str) -> list[dict[str, str]] | None:
     """Key values (``spec.rows`` + ``spec.columns``) of every trial the table's sweeps run at ``scale``,
     after the table's filters; ``None`` when that cannot be known without running (an Optuna search
     chooses some keys, or a sweep does not load here)."""
+    from orchestrator.context import RunEnv, recorded_params
+    from orchestrator.registry import build_config, get_workload
     from orchestrator.spec import SWEEPS_DIR, load_sweep
 
     keys = [*spec.rows, *spec.columns]
@@ -35,8 +37,13 @@ def producible_points(spec: Any, scale: str) -> list[dict[str, str]] | None:
             return None
         if sweep.search and any(k in sweep.search.space for k in keys):
             return None
+        wl = get_workload(sweep.workload)
         for t in trials:
-            params = {**t.params, "seed": t.seed}
+            # as the runs record them: "auto"/sentinel fields resolved (orchestrator.context.record_config)
+            try:
+                params = {**recorded_params(build_config(wl, t.params), RunEnv(scale)), "seed": t.seed}
+            except Exception:  # a config that cannot resolve here (unknown backbone, ...): unknown as well
+                return None
             if any(k not in params for k in keys):
                 return None
             if any(key_text(params.get(k)) != key_text(v) for k, v in spec.filters.items()):

@@ -121,3 +121,20 @@ def test_a_trial_that_ends_before_its_config_gets_the_requested_params(tmp_path)
     assert rec.start_trial("p", "t0", _Sweep(), {"lr": 0.0, "dataset": "digits"}, 1, "h", run_name="r") == rid
     rec.log_config(rid, {"values": {"lr": 0.1}, "not_applicable": []})
     assert mlflow.MlflowClient(uri).get_run(rid).data.params["lr"] == "0.0"
+
+
+def test_nola_records_its_auto_fields_and_groups_the_other_experiments_fields():
+    from orchestrator.context import RunEnv, recorded_params
+    from workloads.nola.config import NolaConfig
+
+    fewshot = recorded_params(NolaConfig(experiment="fewshot", lr=0.003, head_lr=0.0, lora_alpha=0.0, rank=2,
+                                         basis_size=64), RunEnv("smoke"))
+    # independent of NolaConfig.resolved: the rules its docstrings state (Table 3.12's c, vit/train_timm.py's lr)
+    assert (fewshot["head_lr"], fewshot["lora_alpha"], fewshot["k"], fewshot["l"]) == (0.003, 0.5, 64, 64)
+    assert (fewshot["dataset"], fewshot["arch"], fewshot["nola_init"]) == ("synthetic", "small_vit", "vit")
+    assert "decode" not in fewshot and "subspace_d" not in fewshot and "shots" in fewshot
+    e2e = recorded_params(NolaConfig(experiment="e2e", method="lora", rank=8, lora_alpha=-1.0), RunEnv("mini"))
+    assert (e2e["arch"], e2e["lora_alpha"], e2e["nola_init"]) == ("gpt2-mini", 1.0, "offset")
+    assert "dataset" not in e2e and "shots" not in e2e and e2e["decode"] == "greedy"
+    scratch = recorded_params(NolaConfig(experiment="scratch"), RunEnv("paper"))
+    assert (scratch["dataset"], scratch["arch"]) == ("mnist", "mlp")

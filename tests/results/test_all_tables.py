@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 import results.render as render_mod
+from orchestrator.context import RunEnv, recorded_params
+from orchestrator.registry import build_config, get_workload
 from orchestrator.spec import load_sweep
 from results.render import MISSING, read_published, render
 from results.spec import all_tables
@@ -21,8 +23,10 @@ def fabricated_runs(spec, scale: str = "mini") -> pd.DataFrame:
     rows = []
     for rel in spec.sweeps:
         sweep = load_sweep(rel, scale)
+        wl = get_workload(sweep.workload)
         for i, trial in enumerate(sweep.trials()):
-            params = {**trial.params, "seed": trial.seed}
+            # the params a real run records: sentinels resolved, fields its method ignores left out
+            params = {**recorded_params(build_config(wl, trial.params), RunEnv(scale)), "seed": trial.seed}
             if any(str(params.get(k)) != str(v) for k, v in spec.filters.items()):
                 continue
             rec = {f"params.{k}": str(v) for k, v in params.items()}

@@ -1,8 +1,8 @@
 """Configuration of the ``nola`` workload (dissertation Sec. 3.2, App. B.10)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 
 @dataclass
@@ -56,3 +56,53 @@ class NolaConfig:
     subspace_d: int = 8              # Fig. 3.7: ΔW is d×d
     subspace_n: int = 16             # Fig. 3.7: PRANC bases; NOLA uses k = l = n/2 (same coefficient count)
     subspace_rank: int = 1           # Fig. 3.7: rank of NOLA's bases
+
+    def resolved(self, env: Any) -> "NolaConfig":
+        """The config that runs (``orchestrator.context.resolved_config``): the data set (``requirements``'s
+        ``fewshot_dataset``/``scratch_dataset``), the architecture, ``k = l = basis_size``, ``head_lr <= 0`` = lr,
+        ``lora_alpha <= 0`` = Table 3.12's rule and ``nola_init: auto``, as the experiment's code picks them."""
+        from workloads.nola import requirements  # (deferred: it imports this module)
+
+        out = replace(self, lora_alpha=self.lora_alpha if self.lora_alpha > 0 else (1.0 if self.rank >= 4 else 0.5),
+                      nola_init=self.nola_init if self.nola_init != "auto" else
+                      ("vit" if self.experiment == "fewshot" else "offset"))
+        if self.basis_size > 0:
+            out = replace(out, k=self.basis_size, l=self.basis_size)
+        if self.experiment == "fewshot":
+            out = replace(out, dataset=requirements.fewshot_dataset(self, env.scale),
+                          head_lr=self.head_lr if self.head_lr > 0 else self.lr)
+        elif self.experiment == "scratch":
+            out = replace(out, dataset=requirements.scratch_dataset(self, env.scale))
+        if self.arch == "auto":
+            out = replace(out, arch=nola_arch(self, env.scale))
+        return out
+
+    def not_applicable(self) -> set[str]:
+        """The fields of the other experiments (MLflow groups them in one param): a few-shot run never reads the
+        E2E decoding settings, an E2E run no few-shot data set, ..."""
+        others = set().union(*EXPERIMENT_FIELDS.values()) - EXPERIMENT_FIELDS[self.experiment]
+        return others | ({"dataset"} if self.experiment in ("subspace", "e2e") else set())  # E2E reads its own corpus
+
+
+def nola_arch(cfg: NolaConfig, scale: str) -> str:
+    """What ``arch: auto`` builds (workloads.nola.workload ``_source_vit`` / ``run_scratch``, e2e_experiment)."""
+    if cfg.experiment == "e2e":
+        return {"smoke": "gpt2-tiny", "mini": "gpt2-mini"}.get(scale, "gpt2-medium")
+    if cfg.experiment == "fewshot":
+        if scale == "paper" or cfg.backbone:
+            from workloads.nola.vit_checkpoint import backbone_info  # (deferred: imports torch)
+
+            return backbone_info(cfg.backbone or "vit_b16_in21k").arch
+        return "small_vit"
+    return "mlp"
+
+
+# Fields only one experiment reads (every other field is shared or method-level, and always shown).
+EXPERIMENT_FIELDS: dict[str, set[str]] = {
+    "fewshot": {"target_corruption", "target_severity", "backbone", "shots", "sample", "epochs", "head_lr",
+                "label_smoothing", "lr_min", "source_epochs", "source_lr", "source_batch", "vit_dim", "vit_depth",
+                "vit_patch"},
+    "scratch": {"train_norms", "pranc_bases"},
+    "subspace": {"subspace_d", "subspace_n", "subspace_rank"},
+    "e2e": {"pretrain_steps", "decode", "beams", "eval_mrs", "max_len", "max_new_tokens"},
+}
