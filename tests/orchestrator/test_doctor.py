@@ -9,6 +9,9 @@ from orchestrator.registry import build_config, get_workload
 from workloads.common.corruptions import CORRUPTIONS
 
 
+PALM = ("--set", "method=palm")  # one method: EcoTTA's row also reads the clean training set
+
+
 def _doctor(capsys, monkeypatch, *args: str) -> tuple[int, str]:
     monkeypatch.setenv("COLUMNS", "400")  # wide enough that rich folds no path
     rc = main(["doctor", *args])
@@ -28,7 +31,7 @@ def _palm_cifar10c_files(root):
 
 
 def test_missing_files_are_named_with_their_path_and_layout_and_fail(tmp_path, capsys, monkeypatch):
-    rc, out = _doctor(capsys, monkeypatch, "palm/table1", "--scale", "paper", "--data-root", str(tmp_path))
+    rc, out = _doctor(capsys, monkeypatch, "palm/table1", "--scale", "paper", *PALM, "--data-root", str(tmp_path))
     assert rc == 1
     assert str(tmp_path / "checkpoints" / "palm" / "cifar10" / "corruptions" / "Standard.pt") in out
     assert "$DATA/CIFAR-10-C/labels.npy" in out and "$DATA/CIFAR-10-C/gaussian_noise.npy" in out
@@ -38,14 +41,14 @@ def test_missing_files_are_named_with_their_path_and_layout_and_fail(tmp_path, c
 
 def test_present_files_are_found_and_pass(tmp_path, capsys, monkeypatch):
     _palm_cifar10c_files(tmp_path)
-    rc, out = _doctor(capsys, monkeypatch, "palm/table1", "--data-root", str(tmp_path))  # --scale defaults to paper
+    rc, out = _doctor(capsys, monkeypatch, "palm/table1", *PALM, "--data-root", str(tmp_path))  # --scale defaults to paper
     assert rc == 0 and "2 of 2 found" in out and "MISSING" not in out and out.count("found") >= 3
 
 
 def test_one_missing_corruption_is_the_one_named(tmp_path, capsys, monkeypatch):
     _palm_cifar10c_files(tmp_path)
     (tmp_path / "CIFAR-10-C" / "fog.npy").unlink()
-    rc, out = _doctor(capsys, monkeypatch, "palm/table1", "--data-root", str(tmp_path))
+    rc, out = _doctor(capsys, monkeypatch, "palm/table1", *PALM, "--data-root", str(tmp_path))
     assert rc == 1 and "$DATA/CIFAR-10-C/fog.npy" in out and "snow.npy" not in out and "1 of 2 found" in out
 
 
