@@ -29,6 +29,7 @@ from workloads.cmsf.neighbours import (constrained_topk, label_constraint_topk, 
 from workloads.cmsf.networks import Encoder, build_backbone, mlp
 from workloads.cmsf.plots import plot_rank_curve
 from workloads.cmsf.pseudo_labels import build_pseudo_labeller, confident_pseudo_labels, train_pseudo_labeller
+from workloads.cmsf.requirements import coarse_map_file
 from workloads.cmsf.target_queue import TargetQueue
 from workloads.common.datasets import dataset_info
 from workloads.common.flops import gflops_per_image
@@ -116,7 +117,8 @@ class Trainer:
         cfg = self.cfg
         if cfg.method != "cmsf_sup":
             return labels.clone()
-        out = coarse_labels(labels, cfg.dataset, cfg.coarse_map) if cfg.coarse else labels.clone()
+        coarse_map = coarse_map_file(cfg, self.ctx.data_root)  # relative: under the data root
+        out = coarse_labels(labels, cfg.dataset, coarse_map) if cfg.coarse else labels.clone()
         if cfg.label_noise > 0:
             out = corrupt_labels(out, cfg.label_noise, int(out.max()) + 1, seed=self.ctx.seed + 1)
         return out
