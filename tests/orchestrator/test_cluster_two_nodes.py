@@ -7,6 +7,7 @@ the storage and the tracking server.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import time
 import uuid
@@ -140,6 +141,18 @@ def test_a_node_local_storage_path_is_refused_on_two_nodes_and_follow_prints_why
     assert "the Ray cluster has 2 nodes but the storage path" in out and "s3://BUCKET" in out  # the job's error
     assert "ended FAILED" in err and "exit code 2" in err and "Traceback" not in err  # Ray's reason, one paragraph
     assert not Path(local).exists()  # refused before anything was written there
+
+
+def test_collected_logs_hold_each_nodes_own_ray_session(cluster, tmp_path):
+    """The load test's evidence: the second node's session logs come from its private /tmp, not the head's."""
+    cluster.ensure_second_node()
+    cluster.collect_logs(tmp_path)
+    assert {"s3.log", "mlflow.log", "head.log", "node2.log"} <= {p.name for p in tmp_path.iterdir()}
+    def own_id(name: str) -> set[str]:  # the node id a raylet log says it started as
+        text = (tmp_path / name).read_text()
+        return set(re.findall(r"Setting node ID node_id=([0-9a-f]+)", text))
+
+    assert own_id("head-raylet.out") == {cluster.head_id} and own_id("node2-raylet.out") == {cluster.node2_id}
 
 
 def _find_driver(marker: str):

@@ -271,8 +271,13 @@ class TwoNodeCluster:
             sources.append(("head-", Path(self.temp_dir) / "session_latest" / "logs"))
             node2 = self.procs.get("node2")
             if node2 is not None and node2.poll() is None:
-                sources.append(("node2-", Path(f"/proc/{node2.pid}/root") / self.temp_dir.lstrip("/") /
-                                "session_latest" / "logs"))
+                root = Path(f"/proc/{node2.pid}/root")
+                latest = root / self.temp_dir.lstrip("/") / "session_latest"
+                try:  # an absolute symlink would resolve in this namespace, i.e. to the head's session of that name
+                    session = root / os.readlink(latest).lstrip("/")
+                except OSError:
+                    session = latest
+                sources.append(("node2-", session / "logs"))
         copied = []
         for prefix, folder in sources:
             try:
