@@ -108,3 +108,40 @@ def test_probe_measures_the_peak_and_stops_after_two_reports(tmp_path):
     assert out["reports"] == 2  # stopped at its second step, not after all ten
     assert 512 <= out["peak_allocated_mib"] < 520 and out["peak_mib"] >= 512
     assert out["device_mib"] == torch.cuda.get_device_properties(0).total_memory / 2**20
+
+
+def _gpu_node(monkeypatch, cpus=16.0, gpus=1.0):
+    import ray
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True, "Resources": {"CPU": cpus, "GPU": gpus}}])
+
+
+def test_a_recorded_peak_is_used_without_probing(write_sweep, tmp_path, monkeypatch, capsys):
+    import orchestrator.gpu_packing as gp
+
+    sweep = load_sweep(write_sweep("name: rec\nworkload: toy_quadratic\nresources: {gpu: auto, cpu: 2}\n"), "smoke")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    exp = client.create_experiment("rec")
+    run = client.create_run(exp)
+    h = gp.probed_trial(sweep).config_hash
+    for key, value in Packing(fraction_for(3), 3, 40_000.0, H200_MIB, "probe", h).tags().items():
+        client.set_tag(run.info.run_id, key, value)
+    _gpu_node(monkeypatch)
+    monkeypatch.setattr(gp, "probe_peak", lambda *a, **k: pytest.fail("probed although a peak was recorded"))
+    packing = gp.resolve_auto_gpu(sweep, client, exp, workload_module="support.toy_workloads")
+    k = _k_by_hand(40_000.0, H200_MIB, 2.0, 16.0)
+    assert (packing.per_gpu, sweep.resources.gpu) == (k, fraction_for(k)) and k == 3
+    assert "recorded by an earlier launch" in capsys.readouterr().err
+
+
+def test_a_probe_that_times_out_gives_whole_gpus(write_sweep, tmp_path, monkeypatch, capsys):
+    import orchestrator.gpu_packing as gp
+
+    sweep = load_sweep(write_sweep("name: slow\nworkload: toy_quadratic\nresources: {gpu: auto}\n"), "smoke")
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlruns.db'}")
+    exp = client.create_experiment("slow")
+    _gpu_node(monkeypatch)
+    monkeypatch.setattr(gp, "probe_peak", lambda *a, **k: None)
+    packing = gp.resolve_auto_gpu(sweep, client, exp, workload_module="support.toy_workloads")
+    assert sweep.resources.gpu == 1.0 and packing.tags() == {}
+    assert "each trial gets a whole GPU (gpu=1)" in capsys.readouterr().err
