@@ -56,12 +56,13 @@ def fetch_runs(spec: TableSpec, scale: str, tracking_uri: str | None = None,
     """Finished trial runs of the table's sweeps at ``scale`` that logged their summary metrics, the latest
     per trial: columns ``params.*``, ``metrics.*``, ``tags.*``. ``cache`` (experiment name -> its runs at
     every scale) lets a caller that renders many tables query each experiment once."""
-    import mlflow
-
-    from orchestrator.tracking import resolve_tracking_uri
-
-    mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     names = [sweep_name(s) for s in spec.sweeps]
+    if cache is None or any(name not in cache for name in names):  # a full cache (`list`) needs no mlflow
+        import mlflow
+
+        from orchestrator.tracking import resolve_tracking_uri
+
+        mlflow.set_tracking_uri(resolve_tracking_uri(tracking_uri))
     frames = []
     finished = f"tags.`orchestrator.role` = 'trial' and attributes.status = 'FINISHED' and tags.`{SUMMARY_TAG}` = 'logged'"
     for name in names:

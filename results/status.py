@@ -74,9 +74,30 @@ def _absent_experiments(tracking_uri: str | None) -> dict:
     return cache
 
 
+def _prefetched(tracking_uri: str | None) -> dict:
+    """A ``fetch_runs`` cache holding every table sweep's runs: read from a SQLite store directly
+    (``results.store_runs``: no mlflow import), else the experiments the store lacks (one listing)."""
+    from orchestrator.store_preflight import sqlite_path
+    from orchestrator.tracking import resolve_tracking_uri
+    from results.render import sweep_name
+    from results.store_runs import sqlite_runs
+
+    specs = list(all_tables().values())
+    names = set()
+    for spec in specs:
+        for rel in spec.sweeps:
+            try:
+                names.add(sweep_name(rel))
+            except Exception:  # a missing or invalid sweep: its table reports it
+                continue
+    db = sqlite_path(resolve_tracking_uri(tracking_uri))
+    runs = sqlite_runs(db, names, [k for spec in specs for k in spec.filters]) if db is not None else None
+    return runs if runs is not None else _absent_experiments(tracking_uri)
+
+
 def status_rows(tracking_uri: str | None = None) -> list[tuple[str, str, str, str]]:
     # One query per experiment for all tables and scales; no store yet: nothing ran, and `list` must not
     # create one (MLflow's schema creation alone takes seconds).
-    cache: dict | bool = _absent_experiments(tracking_uri) if _store_exists(tracking_uri) else False
+    cache: dict | bool = _prefetched(tracking_uri) if _store_exists(tracking_uri) else False
     return [(s.id, s.paper, "yes" if s.quickstart else "", table_status(s, tracking_uri, cache))
             for s in all_tables().values()]

@@ -41,6 +41,15 @@ def test_list_imports_no_heavy_module_and_creates_no_store(tmp_path):
     assert not (tmp_path / "absent.db").exists()
 
 
+def test_list_reads_an_existing_sqlite_store_without_mlflow(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    store = tmp_path / "store.db"
+    MlflowClient(f"sqlite:///{store}").create_experiment("palm-quickstart")  # a store with its schema
+    result, err = probe(tmp_path, "list", "--scale", "smoke", "--tracking-uri", f"sqlite:///{store}")
+    assert result == {"code": 0, "heavy": []}, err
+
+
 def test_show_imports_no_heavy_module(tmp_path):
     result, err = probe(tmp_path, "show", "palm/quickstart", "--scale", "smoke")
     assert result == {"code": 0, "heavy": []}, err
