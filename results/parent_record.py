@@ -29,7 +29,8 @@ def config_aggregates(runs: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame()
     # not_applicable names the fields a method ignores (orchestrator.tracking): it follows the method, never a key
     params = [c for c in runs.columns if c.startswith("params.") and c not in ("params.seed", "params.not_applicable")]
-    varying = [c for c in params if runs[c].astype(str).nunique() > 1]
+    # a param only some methods record (TENT has no alpha) varies only if its recorded values differ
+    varying = [c for c in params if runs[c].dropna().astype(str).nunique() > 1]
     metrics = [c for c in runs.columns if c.startswith("metrics.") and not c.startswith(("metrics.stream/", "metrics.system/"))]
     if not metrics:
         return pd.DataFrame()

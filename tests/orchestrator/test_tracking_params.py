@@ -138,3 +138,16 @@ def test_nola_records_its_auto_fields_and_groups_the_other_experiments_fields():
     assert "dataset" not in e2e and "shots" not in e2e and e2e["decode"] == "greedy"
     scratch = recorded_params(NolaConfig(experiment="scratch"), RunEnv("paper"))
     assert (scratch["dataset"], scratch["arch"]) == ("mnist", "mlp")
+
+
+def test_parent_aggregates_key_on_what_varies_not_on_params_only_some_methods_record():
+    import pandas as pd
+
+    from results.parent_record import config_aggregates
+
+    runs = pd.DataFrame({"params.method": ["tent", "palm", "palm"], "params.alpha": [None, "0.5", "0.5"],
+                         f"params.{NOT_APPLICABLE_PARAM}": ["alpha", "tent_lr", "tent_lr"],
+                         "params.seed": ["0", "0", "1"], "metrics.mean_error": [30.0, 20.0, 22.0]})
+    out = config_aggregates(runs).set_index("method")
+    assert list(out.index) == ["tent", "palm"] and "alpha" not in out and NOT_APPLICABLE_PARAM not in out
+    assert out.loc["palm", "mean_error_mean"] == 21.0 and out.loc["palm", "n"] == 2
