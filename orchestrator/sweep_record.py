@@ -11,6 +11,8 @@ import yaml
 # Config fields that name the data a trial reads (the workloads' convention: ``dataset``, ``*_dataset``; CompGS
 # reads a ``scene`` and, for shared codebooks, a ``codebook_scene``).
 DATA_FIELD_SUFFIXES = ("dataset", "scene")
+# Fields holding a list of data sets (SimReg's linear ``transfer`` targets, ``name[:options]``).
+DATA_LIST_FIELDS = ("transfer",)
 
 
 def resolved_sweep_yaml(sweep: Any) -> str:
@@ -49,12 +51,15 @@ def sweep_description(sweep: Any) -> str:
 
 
 def dataset_names(params: dict[str, Any]) -> dict[str, str]:
-    """``{field: data set name}`` for every config field that names a data set."""
+    """``{field: data set name}`` for every config field that names a data set (``transfer[i]`` for the i-th
+    entry of a list field)."""
     out = {}
     for key, value in params.items():
         if any(key == suffix or key.endswith("_" + suffix) for suffix in DATA_FIELD_SUFFIXES):
             if isinstance(value, str) and value:
                 out[key] = value
+        elif key in DATA_LIST_FIELDS and isinstance(value, (list, tuple)):
+            out.update({f"{key}[{i}]": str(v) for i, v in enumerate(value) if v})
     return out
 
 

@@ -102,3 +102,8 @@ def test_compgs_scenes_are_dataset_inputs_only_where_the_run_reads_them():
     assert dataset_names(shown) == {"scene": "smoke"}
     shared = config_record(CompGSConfig(scene="smoke", shared_codebook=True, codebook_scene="mini2"))
     assert dataset_names(shared["values"]) == {"scene": "smoke", "codebook_scene": "mini2"}
+
+
+def test_list_fields_of_data_sets_are_inputs_too():
+    assert dataset_names({"dataset": "digits", "transfer": ["cifar10", "digits-c:fog:5"], "teachers": ["auto"]}) == {
+        "dataset": "digits", "transfer[0]": "cifar10", "transfer[1]": "digits-c:fog:5"}
