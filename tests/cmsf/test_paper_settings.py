@@ -76,6 +76,7 @@ def test_knn_labeller_vote_shares_are_the_confidence():
     assert prob[0].tolist() == pytest.approx([2 / 3, 1 / 3, 0.0], abs=1e-9)
     assert confident_pseudo_labels(clf, q, 0.6)[0].item() == 0
     assert confident_pseudo_labels(clf, q, 0.7)[0].item() == -1
+    assert build_pseudo_labeller(4, 3, "knn", knn_k=7).k == 7
 
 
 def test_compute_only_reports_eq_a1_without_training(tmp_path):

@@ -40,6 +40,8 @@ class CmsfConfig:
     pseudo_epochs: int = 10        # cmsf_semi: epochs of each pseudo-labeller round (App. A.1.5.3, authors' script)
     pseudo_lr: float = 0.01        # cmsf_semi: lr of the new SGD optimiser of each round (App. A.1.5.3)
     pseudo_classifier: Literal["mlp2", "mlp3", "linear", "knn"] = "mlp2"  # cmsf_semi pseudo-labeller (Table A.7)
+    pseudo_knn_k: int = 20         # pseudo_classifier=knn: neighbours that vote (the text gives none; at most the
+                                   # labelled images per class x threshold can ever be confident)
     # cmsf_semi: the labelled embeddings the labeller trains on: cached u of each mini-batch (online, the authors'
     # --cache_sup) or recomputed by the target encoder at every round (offline); Table A.6
     pseudo_cache: Literal["online", "offline"] = "online"

@@ -33,7 +33,7 @@ class KnnPseudoLabeller(nn.Module):
         return (votes / votes.sum(1, keepdim=True)).clamp(min=1e-12).log()
 
 
-def build_pseudo_labeller(dim: int, num_classes: int, kind: str = "mlp2") -> nn.Module:
+def build_pseudo_labeller(dim: int, num_classes: int, kind: str = "mlp2", knn_k: int = 20) -> nn.Module:
     """The pseudo-labeller on the l2-normalised d-dim target embedding u (Table A.7). ``mlp2`` (default):
     (linear d -> 2d, BN, ReLU, linear 2d -> classes), the authors' ``--mlp_xent mlp`` head,
     ``get_mlp(proj_dim, 2 * proj_dim, ncls)`` (512 -> 1024 -> 1000 at paper scale; UCDvision/CMSF
@@ -50,7 +50,7 @@ def build_pseudo_labeller(dim: int, num_classes: int, kind: str = "mlp2") -> nn.
     if kind == "linear":
         return nn.Sequential(nn.Linear(dim, num_classes))
     if kind == "knn":
-        return KnnPseudoLabeller(num_classes)
+        return KnnPseudoLabeller(num_classes, knn_k)
     raise ValueError(f"pseudo_classifier must be one of {', '.join(PSEUDO_LABELLERS)} (Table A.7), got {kind!r}.")
 
 

@@ -97,8 +97,9 @@ class Trainer:
         self.labelled_feats = torch.zeros(n, cfg.proj_dim, device=self.dev)
         self.labelled_seen = torch.zeros(n, dtype=torch.bool, device=self.dev)
         # the authors' pseudo-labeller exists (randomly initialised) from the first step and is kept across rounds
-        self.classifier = (build_pseudo_labeller(cfg.proj_dim, info.num_classes, cfg.pseudo_classifier).to(self.dev)
-                           .eval() if cfg.method == "cmsf_semi" else None)
+        self.classifier = (build_pseudo_labeller(cfg.proj_dim, info.num_classes, cfg.pseudo_classifier,
+                                                 cfg.pseudo_knn_k).to(self.dev).eval()
+                           if cfg.method == "cmsf_semi" else None)
         self.train_images = None      # the training set, for pseudo_cache=offline (set by run)
         self.pseudo_gen = torch.Generator().manual_seed(ctx.seed + 7)
         self.num_classes = info.num_classes
