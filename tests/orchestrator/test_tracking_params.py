@@ -151,3 +151,15 @@ def test_parent_aggregates_key_on_what_varies_not_on_params_only_some_methods_re
     out = config_aggregates(runs).set_index("method")
     assert list(out.index) == ["tent", "palm"] and "alpha" not in out and NOT_APPLICABLE_PARAM not in out
     assert out.loc["palm", "mean_error_mean"] == 21.0 and out.loc["palm", "n"] == 2
+
+
+def test_slowformer_records_the_image_size_and_weight_files_it_uses(tmp_path):
+    from orchestrator.context import RunEnv, recorded_params
+    from workloads.slowformer.config import SlowFormerConfig
+
+    small = recorded_params(SlowFormerConfig(dataset="digits"), RunEnv("mini", data_root=tmp_path))
+    assert small["image_size"] == 32 and small["checkpoint"] == ""  # digits at 32 px here; the dense model trained here
+    paper = recorded_params(SlowFormerConfig(dataset="cifar10", arch="deit_tiny_patch16_224", image_size=224,
+                                             method="avit"), RunEnv("paper", data_root=tmp_path))
+    assert paper["image_size"] == 224
+    assert paper["checkpoint"].startswith(str(tmp_path / "checkpoints" / "slowformer"))
