@@ -12,7 +12,7 @@ MINI = ("GFLOPs/Attack Success: the authors' code's convention; gflops_exact: pe
 register_table(TableSpec(
     id="slowformer-table4.1", paper="SlowFormer",
     title="SlowFormer Table 4.1: compute attack vs baselines on A-ViT, ATS, AdaViT (GFLOPs, top-1 %, Attack Success %)",
-    sweeps=("slowformer/table4_1_attacks.yaml",), rows=("method", "arch", "attack"), metrics=METRICS, fmt="{:.3g}",
+    sweeps=("slowformer/table4_1_attacks.yaml", "slowformer/table4_1_ats.yaml", "slowformer/table4_1_adavit.yaml"), rows=("method", "arch", "attack"), metrics=METRICS, fmt="{:.3g}",
     published="slowformer-table4.1.csv", notes=MINI))
 register_table(TableSpec(
     id="slowformer-table4.2", paper="SlowFormer", title="SlowFormer Table 4.2: CIFAR-10 (resized 224), A-ViT-Tiny and ATS-Tiny",
@@ -30,7 +30,7 @@ register_table(TableSpec(
     published="slowformer-table4.4.csv", quickstart=True, notes=MINI))
 register_table(TableSpec(
     id="slowformer-table4.5", paper="SlowFormer", title="SlowFormer Table 4.5: universal ℓ∞ perturbation attack (ε/255)",
-    sweeps=("slowformer/table4_5_perturbation.yaml",), rows=("arch", "method", "epsilon"), metrics=METRICS,
+    sweeps=("slowformer/table4_5_perturbation.yaml", "slowformer/table4_5_perturbation_adavit.yaml"), rows=("arch", "method", "epsilon"), metrics=METRICS,
     fmt="{:.3g}", published="slowformer-table4.5.csv", notes=MINI))
 register_table(TableSpec(
     id="slowformer-table4.6", paper="SlowFormer", title="SlowFormer Table 4.6: adversarial-training defense on A-ViT-Tiny",

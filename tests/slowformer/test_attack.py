@@ -93,12 +93,13 @@ def test_uniform_cls_attention_keeps_fewer_tokens_when_value_norms_vary():
 
 def test_default_ats_layers_match_the_papers_blocks_3_to_9():
     from workloads.slowformer.config import SlowFormerConfig
-    from workloads.slowformer.workload import ATS_WEIGHTS_TINY, _ats_layers
+    from workloads.slowformer.budgets import ATS_WEIGHTS
+    from workloads.slowformer.workload import ats_layer_indices
 
-    assert _ats_layers(SlowFormerConfig(), 12) == (2, 3, 4, 5, 6, 7, 8)  # 1-based blocks 3..9
-    assert len(_ats_layers(SlowFormerConfig(), 12)) == len(ATS_WEIGHTS_TINY)
-    assert _ats_layers(SlowFormerConfig(), 4) == (0, 1, 2)
-    assert _ats_layers(SlowFormerConfig(ats_layers=[1, 2]), 4) == (1, 2)
+    assert ats_layer_indices(SlowFormerConfig(), 12) == (2, 3, 4, 5, 6, 7, 8)  # 1-based blocks 3..9
+    assert all(len(ats_layer_indices(SlowFormerConfig(), 12)) == len(w) for w in ATS_WEIGHTS.values())
+    assert ats_layer_indices(SlowFormerConfig(), 4) == (0, 1, 2)
+    assert ats_layer_indices(SlowFormerConfig(ats_layers=[1, 2]), 4) == (1, 2)
 
 
 def test_random_location_pastes_the_whole_patch_at_a_different_place_per_image():

@@ -9,4 +9,5 @@ from workloads.slowformer.config import SlowFormerConfig
 declare("slowformer", config=SlowFormerConfig, entry="workloads.slowformer.workload:run",
         metrics=("attack_loss", "gflops", "gflops_clean", "gflops_dense", "gflops_exact", "gflops_clean_exact",
                  "gflops_dense_exact", "top1", "top1_clean", "top1_dense", "mean_tokens", "mean_tokens_clean",
-                 "defense_pool_size", "attack_success", "attack_success_exact", "tokens_l*"))
+                 "defense_pool_size", "attack_success", "attack_success_exact", "tokens_l*", "attack_steps_run",
+                 "tap_targets_averaged"))

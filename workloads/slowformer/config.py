@@ -20,13 +20,20 @@ class SlowFormerConfig:
     location: Literal["top_left", "random"] = "top_left"    # where the patch is pasted
     accuracy: Literal["agnostic", "preserve", "destroy"] = "agnostic"  # ±L_task (Table 4.3)
     epsilon: float = 0.0                # >0: ℓ∞-bounded universal perturbation (/255) instead of a patch (Table 4.5)
-    tap_target: int = -1                # TAP class; -1 = drawn from the seed
+    tap_target: int = -1                # TAP class; -1 = tap_targets classes drawn from the seed
+    tap_targets: int = 10               # TAP row = mean over this many target classes (Sec. 4.1.5.1: ten random labels)
+    attack_budget: Literal["config", "official", "text"] = "config"  # config: attack_steps/_batch_size/_lr as given;
+                                        # official/text: per-method epochs, batch and lr of the scripts / App. C.4
+                                        # (budgets.py), replacing those three and attack_epochs
+    attack_epochs: float = 0.0          # >0: passes over the training set instead of attack_steps
     attack_steps: int = 300             # patch optimisation iterations (paper: 1–4 epochs)
     attack_lr: float = 0.2              # AdamW lr on the patch (A-ViT 0.2, ATS 0.4/0.2, AdaViT 0.2), in the units of patch_space
     patch_space: Literal["normalized", "pixel"] = "normalized"  # official: patch optimised in normalised input space, init
                                         # U(−0.5, 0.5) there, floored to 256 levels; pixel: the text's U[0, 255], values/255
     attack_batch_size: int = 64         # patch optimisation batch
-    ats_loss_weights: list[float] = field(default_factory=list)  # per ATS layer; empty = App. C.4's DeiT-Tiny profile
+    ats_loss_weights: list[float] = field(default_factory=list)  # per ATS layer; empty = by ats_weights
+    ats_weights: Literal["per_size", "engine"] = "per_size"  # per_size: App. C.4's list per DeiT size; engine: the
+                                        # list AdaptiveTokenSampling/engine.py:136 sets for every size (Small's)
     alpha_p: float = 5e-4               # ponder loss weight α_p (A-ViT training and attack)
     alpha_d: float = 1e-3               # distribution prior weight α_d (official run.sh / NVlabs README: 1e-3)
     avit_loss: Literal["official", "paper"] = "official"   # official: −α_p ρ̄ + α_d KL (KL minimised, only when > 0);

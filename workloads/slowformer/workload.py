@@ -2,6 +2,7 @@
 measure GFLOPs / top-1 / Attack Success on the test set (dissertation Sec. 4.1, Tables 4.1–4.6)."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -13,11 +14,11 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from orchestrator.context import Context
 from orchestrator.registry import ConfigError, config_to_dict
-from workloads.common.datasets import dataset_info, load_dataset
+from workloads.common.datasets import IMAGENET_MEAN, IMAGENET_STD, dataset_info, load_dataset
 from workloads.common.models import build_model, load_checkpoint
 from workloads.common.source_model import get_source_model
 from workloads.common.training import evaluate
-from workloads.slowformer import losses
+from workloads.slowformer import budgets, losses
 from workloads.slowformer.attack import Adversary, dense_paper_gflops, measure, optimise, paper_gflops
 from workloads.slowformer.checkpoints import (absent_checkpoint_error, load_adavit_release, load_vit_release,
                                               missing_checkpoint_error)
@@ -25,15 +26,11 @@ from workloads.slowformer.compute import dense_flops
 from workloads.slowformer.config import SlowFormerConfig
 from workloads.slowformer.finetune import finetune, fresh_patch
 from workloads.slowformer.halting import gaussian_prior, official_prior
-from workloads.slowformer.metrics import attack_success
+from workloads.slowformer.metrics import attack_success, mean_over_targets, tap_target_classes
 from workloads.slowformer.models import ATSViT, AViT, AdaViT
 from workloads.slowformer.patch import init_patch_normalized, normalized_to_levels, scaled_patch_size
 from workloads.slowformer.plots import save_patch_png, save_token_drop_png
 from workloads.slowformer.requirements import resolved
-
-# App. C.4: ATS loss weights per ATS layer (DeiT-Tiny); resampled to the number of ATS layers used
-ATS_WEIGHTS_TINY = (1.0, 0.2, 0.2, 0.2, 0.01, 0.01, 0.01)
-
 
 def check_config(cfg: SlowFormerConfig, num_classes: int) -> None:
     """Impossible option combinations, each with its fix."""
@@ -62,14 +59,40 @@ def check_config(cfg: SlowFormerConfig, num_classes: int) -> None:
     if cfg.avit_prior == "official" and cfg.target_depth and cfg.target_depth != int(cfg.target_depth):
         raise ConfigError(f"target_depth={cfg.target_depth}: the official prior is centred on a 0-based layer index "
                           f"(get_distribution_target's target_depth); give an integer or set avit_prior: paper.")
+    if cfg.attack_budget == "official" or cfg.attack_budget == "text":
+        try:
+            budgets.attack_budget(cfg.method, cfg.arch, cfg.patch_size, cfg.attack_budget)
+        except ValueError as e:
+            raise ConfigError(f"attack_budget={cfg.attack_budget!r}: {e}") from None
+    if cfg.attack == "tap" and cfg.tap_target < 0 and cfg.tap_targets <= 0:
+        raise ConfigError(f"tap_targets={cfg.tap_targets}: the TAP row averages over target classes (the paper: 10); "
+                          f"give tap_targets >= 1 or a fixed tap_target.")
     if cfg.patch_size <= 0 or cfg.patch_size > 224:
         raise ConfigError(f"patch_size={cfg.patch_size} must be in 1..224 (224-pixel units, as the paper's 16/32/48/64).")
 
 
+def resize_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """A-ViT's evaluation transform for small images (UCDvision/SlowFormer avit/datasets.py:121-126): bicubic
+    resize to int(256/224 · size) (32 → 256 for 224), then the centre size × size crop (App. C.4, CIFAR-10)."""
+    big = int((256 / 224) * size)
+    x = F.interpolate(x, size=(big, big), mode="bicubic", align_corners=False).clamp(0, 1)
+    top = (big - size) // 2
+    return x[..., top:top + size, top:top + size]
+
+
 def _resized(ds: Dataset, size: int) -> Dataset:
     xs, ys = zip(*(ds[i] for i in range(len(ds))))
-    x = F.interpolate(torch.stack(xs), size=(size, size), mode="bilinear", align_corners=False).clamp(0, 1)
-    return TensorDataset(x, torch.as_tensor(ys))
+    return TensorDataset(resize_crop(torch.stack(xs), size), torch.as_tensor(ys))
+
+
+def input_stats(cfg: SlowFormerConfig) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Normalisation of the attacked model's input: the DeiT / A-ViT / ATS / AdaViT releases and the authors'
+    CIFAR-10 fine-tuning normalise every data set with ImageNet's mean and std (avit/datasets.py:129); a small
+    ViT trained here uses its data set's."""
+    info = dataset_info(cfg.dataset)
+    if cfg.arch.startswith(("deit_", "vit_")) and info.channels == 3:
+        return IMAGENET_MEAN, IMAGENET_STD
+    return info.mean, info.std
 
 
 def _cap(ds: Dataset, n: int) -> Dataset:
@@ -96,8 +119,9 @@ def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.n
         raise ConfigError(f"arch={cfg.arch!r} is not a ViT; SlowFormer attacks token-dropping ViTs: use small_vit or a "
                           f"timm deit_*/vit_* name such as deit_tiny_patch16_224.")
     if cfg.checkpoint:
+        mean, std = input_stats(cfg)
         model = build_model(cfg.arch, info.num_classes, image_size=image_size, in_chans=info.channels,
-                            mean=info.mean, std=info.std, **kw)
+                            mean=mean, std=std, **kw)
         return load_checkpoint(model, cfg.checkpoint).to(ctx.device).eval()
     if image_size != info.image_size:
         raise ConfigError(f"image_size={image_size} differs from {cfg.dataset}'s {info.image_size}: the dense model is only "
@@ -109,7 +133,7 @@ def dense_model(cfg: SlowFormerConfig, ctx: Context, image_size: int) -> torch.n
                             root=ctx.data_root, n_train=cfg.n_train or None, **kw)
 
 
-def _ats_layers(cfg: SlowFormerConfig, depth: int) -> tuple[int, ...]:
+def ats_layer_indices(cfg: SlowFormerConfig, depth: int) -> tuple[int, ...]:
     if cfg.ats_layers:
         return tuple(cfg.ats_layers)
     # ATS replaces (1-based) blocks 3..9 of a 12-block DeiT, i.e. 0-based 2..8; same relative span at other depths
@@ -142,7 +166,7 @@ def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module,
 
     base = copy.deepcopy(dense)
     if cfg.method == "ats":
-        return ATSViT(base, _ats_layers(cfg, cfg.depth if cfg.arch == "small_vit" else len(base.net.blocks)),
+        return ATSViT(base, ats_layer_indices(cfg, cfg.depth if cfg.arch == "small_vit" else len(base.net.blocks)),
                       cfg.max_tokens, cfg.ats_sampling).to(ctx.device).eval()
     model = (AViT(base, cfg.halt_eps, cfg.gate_scale, cfg.gate_center) if cfg.method == "avit"
              else AdaViT(base, gates=cfg.adavit_gates))
@@ -169,10 +193,9 @@ def efficient_model(cfg: SlowFormerConfig, ctx: Context, dense: torch.nn.Module,
     return model.eval()
 
 
-def compute_loss_fn(cfg: SlowFormerConfig, model, num_classes: int, seed: int):
-    """The minimised objective of ``cfg.attack`` on ``model`` (SlowFormer per method, or TAP/NTAP)."""
+def compute_loss_fn(cfg: SlowFormerConfig, model, target: int = -1):
+    """The minimised objective of ``cfg.attack`` on ``model`` (SlowFormer per method, or TAP to ``target`` / NTAP)."""
     if cfg.attack in ("tap", "ntap"):
-        target = cfg.tap_target if cfg.tap_target >= 0 else int(torch.randint(num_classes, (1,), generator=torch.Generator().manual_seed(seed)))
         return lambda logits, y: losses.accuracy_patch_loss(logits, y, cfg.attack, target)
     if cfg.method == "avit":
         prior = _prior(cfg, model.shape.depth).to(next(model.parameters()).device)
@@ -181,14 +204,20 @@ def compute_loss_fn(cfg: SlowFormerConfig, model, num_classes: int, seed: int):
     elif cfg.method == "adavit":
         compute = lambda: losses.adavit_compute_loss(model.last)
     else:
-        weights = cfg.ats_loss_weights or _resample(ATS_WEIGHTS_TINY, len(model.ats_layers))
+        weights = cfg.ats_loss_weights or budgets.ats_layer_weights(cfg.arch, len(model.ats_layers), cfg.ats_weights)
         compute = lambda: losses.ats_compute_loss(model.last, weights)
     return lambda logits, y: compute() + losses.task_term(logits, y, cfg.accuracy)
 
 
-def _resample(weights: tuple[float, ...], n: int) -> list[float]:
-    idx = [round(i * (len(weights) - 1) / max(1, n - 1)) for i in range(n)]
-    return [weights[i] for i in idx]
+def attack_schedule(cfg: SlowFormerConfig, n_train: int) -> tuple[int, int, float]:
+    """(steps, batch size, lr) of the patch optimisation: ``attack_budget``'s per-method values (budgets.py) or
+    the config's; epochs become steps over the training set as a DataLoader pass gives them."""
+    if cfg.attack_budget in ("official", "text"):
+        b = budgets.attack_budget(cfg.method, cfg.arch, cfg.patch_size, cfg.attack_budget)
+        return budgets.steps_for_epochs(b.epochs, n_train, b.batch_size), b.batch_size, b.lr
+    steps = (budgets.steps_for_epochs(cfg.attack_epochs, n_train, cfg.attack_batch_size) if cfg.attack_epochs > 0
+             else cfg.attack_steps)
+    return steps, cfg.attack_batch_size, cfg.attack_lr
 
 
 def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channels: int, seed: int) -> Adversary:
@@ -200,11 +229,19 @@ def make_adversary(cfg: SlowFormerConfig, ctx: Context, image_size: int, channel
         return Adversary(init, kind="perturbation", seed=seed)
     size = scaled_patch_size(cfg.patch_size, image_size)
     if cfg.patch_space == "normalized":
-        info = dataset_info(cfg.dataset)
+        mean, std = input_stats(cfg)
         p = init_patch_normalized(size, channels, generator=torch.Generator().manual_seed(seed))
-        values = normalized_to_levels(p, torch.tensor(info.mean), torch.tensor(info.std))
+        values = normalized_to_levels(p, torch.tensor(mean), torch.tensor(std))
         return Adversary(values, location=cfg.location, seed=seed)
     return Adversary(fresh_patch(size, channels, seed), location=cfg.location, seed=seed)
+
+
+def attacked_metrics(model, attacked: dict) -> dict[str, float]:
+    """The metrics of one attacked measurement that the TAP row averages over target classes."""
+    out = {"gflops": paper_gflops(model, attacked), "gflops_exact": attacked["gflops"], "top1": attacked["top1"],
+           "mean_tokens": float(attacked["tokens"].mean())}
+    out.update({f"tokens_l{i + 1}": t for i, t in enumerate(attacked["tokens"].tolist())})
+    return out
 
 
 # Declared (config, metrics) in workloads/slowformer/__init__.py; imported only when a trial runs.
@@ -227,7 +264,9 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
         def new_pool_patch(m):
             adv = make_adversary(cfg, ctx, size, info.channels, seed=ctx.seed + 1000 + getattr(m, "_pool", 0))
             m._pool = getattr(m, "_pool", 0) + 1
-            return optimise(m, adv, train, compute_loss_fn(cfg, m, info.num_classes, ctx.seed), steps=cfg.defense_patch_steps,
+            # pool patches are compute attacks whatever cfg.attack is (Sec. 4.1.4)
+            return optimise(m, adv, train, compute_loss_fn(dataclasses.replace(cfg, attack="slowformer"), m),
+                            steps=cfg.defense_patch_steps,
                             lr=cfg.defense_patch_lr, batch_size=cfg.attack_batch_size, device=ctx.device,
                             space=cfg.patch_space)
         path = Path(ctx.cache_dir) / "slowformer" / f"{_cache_key(cfg, 'defended')}.pt"
@@ -247,32 +286,38 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
 
     clean = measure(model, test, device=ctx.device, batch_size=cfg.batch_size)
     ctx.progress(2, 4, "clean efficient model measured")
-    adversary = None
-    if cfg.attack != "none":
-        adversary = make_adversary(cfg, ctx, size, info.channels, ctx.seed)
-        if cfg.attack != "random":
-            loss_fn = compute_loss_fn(cfg, model, info.num_classes, ctx.seed)
-            optimise(model, adversary, train, loss_fn, steps=cfg.attack_steps, lr=cfg.attack_lr,
-                     batch_size=cfg.attack_batch_size, device=ctx.device, epsilon=cfg.epsilon, space=cfg.patch_space,
-                     progress=lambda s, l: ctx.report(step=s, attack_loss=l) if s % 10 == 0 else None)
+    steps, attack_batch, attack_lr = attack_schedule(cfg, len(train))
+    targets = [-1]
+    if cfg.attack == "tap":
+        targets = [cfg.tap_target] if cfg.tap_target >= 0 else tap_target_classes(info.num_classes, cfg.tap_targets, ctx.seed)
+    per_target, adversary, attacked = [], None, clean
+    for k, target in enumerate(targets):  # TAP: one patch per target class, the row is their mean
+        if cfg.attack != "none":
+            adversary = make_adversary(cfg, ctx, size, info.channels, ctx.seed)
+            if cfg.attack != "random":
+                optimise(model, adversary, train, compute_loss_fn(cfg, model, target), steps=steps, lr=attack_lr,
+                         batch_size=attack_batch, device=ctx.device, epsilon=cfg.epsilon, space=cfg.patch_space,
+                         progress=lambda s, l: ctx.report(step=k * steps + s, attack_loss=l) if s % 10 == 0 else None)
+            attacked = measure(model, test, device=ctx.device, batch_size=cfg.batch_size, adversary=adversary)
+        per_target.append(attacked_metrics(model, attacked))
     ctx.progress(3, 4, "attack optimised")
-    attacked = measure(model, test, device=ctx.device, batch_size=cfg.batch_size, adversary=adversary) if adversary else clean
     f_min = clean["gflops"]
     # two GFLOPs conventions: "exact" charges every image what it ran; "paper" is the authors' code's count
     # from mean token counts (the published GFLOPs and Attack Success use it, so the tables' attack_success does)
-    p_att, p_min, p_max = paper_gflops(model, attacked), paper_gflops(model, clean), dense_paper_gflops(model)
-    summary = {"gflops": p_att, "gflops_clean": p_min, "gflops_dense": p_max,
-               "gflops_exact": attacked["gflops"], "gflops_clean_exact": f_min, "gflops_dense_exact": f_max,
-               "top1": attacked["top1"], "top1_clean": clean["top1"], "top1_dense": top1_dense,
-               "mean_tokens": float(attacked["tokens"].mean()), "mean_tokens_clean": float(clean["tokens"].mean())}
+    p_min, p_max = paper_gflops(model, clean), dense_paper_gflops(model)
+    summary = {**mean_over_targets(per_target), "gflops_clean": p_min, "gflops_dense": p_max,
+               "gflops_clean_exact": f_min, "gflops_dense_exact": f_max, "top1_clean": clean["top1"],
+               "top1_dense": top1_dense, "mean_tokens_clean": float(clean["tokens"].mean()),
+               "attack_steps_run": float(steps * len(targets) if cfg.attack not in ("none", "random") else 0)}
+    if cfg.attack == "tap":
+        summary["tap_targets_averaged"] = float(len(targets))
+    p_att = summary["gflops"]
     if cfg.defense:
         summary["defense_pool_size"] = float(getattr(model, "defense_pool_size", 0))
     if p_max > p_min:
         summary["attack_success"] = attack_success(p_att, p_min, p_max)
     if f_max > f_min:
-        summary["attack_success_exact"] = attack_success(attacked["gflops"], f_min, f_max)
-    for i, t in enumerate(attacked["tokens"].tolist()):
-        summary[f"tokens_l{i + 1}"] = t
+        summary["attack_success_exact"] = attack_success(summary["gflops_exact"], f_min, f_max)
     ctx.summary(**summary)
     if adversary is not None:
         ctx.artifact(save_patch_png(adversary.values if adversary.kind == "patch" else adversary.values + 128,
