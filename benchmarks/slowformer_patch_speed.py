@@ -13,61 +13,59 @@ import time
 import torch
 
 from gpu_counts import gpu_counts
+from torch.utils.data import TensorDataset
+
 from workloads.common.models import build_model
-from workloads.slowformer import losses
-from workloads.slowformer.attack import Adversary
-from workloads.slowformer.halting import gaussian_prior
+from workloads.slowformer.attack import Adversary, optimise
+from workloads.slowformer.config import SlowFormerConfig
 from workloads.slowformer.models import ATSViT, AViT, AdaViT
-from workloads.slowformer.patch import init_patch, scaled_patch_size
+from workloads.slowformer.patch import init_patch_normalized, normalized_to_levels, scaled_patch_size
+from workloads.slowformer.workload import ats_layer_indices, compute_loss_fn
+
+SMALL = {"embed_dim": 96, "depth": 6, "num_heads": 3}
 
 
 def make(method: str, arch: str, image_size: int):
-    dense = build_model(arch, 10, image_size=image_size, **({"embed_dim": 96, "depth": 6, "num_heads": 3} if arch == "small_vit" else {}))
+    """The victim and the trial's own SlowFormer objective (``compute_loss_fn``: the official A-ViT prior and
+    α_d = 1e-3, ATS weights per DeiT size, AdaViT's usage term), so the benchmark times what a trial runs."""
+    dense = build_model(arch, 10, image_size=image_size, **(SMALL if arch == "small_vit" else {}))
     depth = len(dense.net.blocks)
+    cfg = SlowFormerConfig(method=method, arch=arch, **(dict(SMALL, gate_center=5.0) if arch == "small_vit" else {}))
     if method == "avit":
-        m = AViT(dense, gate_center=5.0)
-        prior = gaussian_prior(depth, 5 * depth / 6)
-        return m, lambda: losses.avit_compute_loss(m.last, prior.to(next(m.parameters()).device), 0.1, 5e-4, 0.01)
-    if method == "ats":
-        layers = tuple(range(round(3 * depth / 12), round(9 * depth / 12) + 1))
-        m = ATSViT(dense, layers)
-        return m, lambda: losses.ats_compute_loss(m.last, [1.0] * len(layers))
-    m = AdaViT(dense)
-    return m, lambda: losses.adavit_compute_loss(m.last)
+        model = AViT(dense, cfg.halt_eps, cfg.gate_scale, cfg.gate_center)
+    elif method == "ats":
+        model = ATSViT(dense, ats_layer_indices(cfg, depth), cfg.max_tokens, cfg.ats_sampling)
+    else:
+        model = AdaViT(dense, gates=cfg.adavit_gates)
+    return model, compute_loss_fn(cfg, model)
 
 
 def bench(device: str, arch: str, method: str, batch: int, steps: int) -> dict:
     image_size = 32 if arch == "small_vit" else 224
     model, loss_fn = make(method, arch, image_size)
     model.to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    adv = Adversary(init_patch(scaled_patch_size(64, image_size)))
-    scaled = (adv.values.to(device) / 255).requires_grad_(True)
-    opt = torch.optim.AdamW([scaled], lr=0.2, weight_decay=0.0)
-    x = torch.rand(batch, 3, image_size, image_size, device=device)
+    size = scaled_patch_size(64, image_size)
+    start = normalized_to_levels(init_patch_normalized(size, 3, generator=torch.Generator().manual_seed(0)),
+                                 model.normalize.mean.cpu(), model.normalize.std.cpu())
+    adv = Adversary(start)
+    # one batch of images, cycled: the timed loop is the trial's own optimise (normalised patch space, AdamW,
+    # projection and 256-level quantisation each step), without data loading from disk
+    data = TensorDataset(torch.rand(batch, 3, image_size, image_size), torch.zeros(batch, dtype=torch.long))
 
-    def step():
-        model(adv.apply(x, scaled * 255))
-        loss = loss_fn()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        with torch.no_grad():
-            scaled.copy_((scaled * 255).clamp(0, 255).round() / 255)
+    def run(n: int):
+        optimise(model, adv, data, loss_fn, steps=n, lr=0.2, batch_size=batch, device=torch.device(device))
 
-    step()  # warm-up
+    run(1)  # warm-up
     if device == "cuda":
         torch.cuda.synchronize()
     t = time.perf_counter()
-    for _ in range(steps):
-        step()
+    run(steps)
     if device == "cuda":
         torch.cuda.synchronize()
     dt = time.perf_counter() - t
     return {"bench": "slowformer_patch_optimisation", "device": device, "arch": arch, "method": method, "batch": batch,
             "steps": steps, "images_per_s": round(batch * steps / dt, 1), "ms_per_step": round(1000 * dt / steps, 1),
-            "threads": torch.get_num_threads(), "counts": gpu_counts(step, device),  # one step (gpu_counts.py)
+            "threads": torch.get_num_threads(), "counts": gpu_counts(lambda: run(1), device),  # one step (gpu_counts.py)
             "gpu": torch.cuda.get_device_name() if device == "cuda" else None}
 
 

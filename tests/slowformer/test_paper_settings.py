@@ -150,3 +150,22 @@ def test_table_4_2_runs_from_a_cifar10_checkpoint_in_the_deit_release_layout(tmp
         assert s["attack_steps_run"] == (1.0 if trial.params["method"] == "avit" else 2.0)
         assert s["tokens_l1"] == 197.0 and 0.0 <= s["top1"] <= 100.0 and s["gflops"] > 0
         assert not any((tmp_path / "c").rglob("efficient-*.pt"))  # the victim was loaded, not fine-tuned
+
+
+def test_patch_speed_benchmark_times_the_trials_own_objective(monkeypatch):
+    import importlib
+    import sys
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parents[2] / "benchmarks"))
+    bench = importlib.import_module("slowformer_patch_speed")
+    from workloads.slowformer.halting import official_prior
+
+    model, loss_fn = bench.make("avit", "small_vit", 32)
+    model(torch.rand(2, 3, 32, 32))
+    from workloads.slowformer.losses import avit_compute_loss
+
+    want = avit_compute_loss(model.last, official_prior(6), 1e-3, 5e-4, 0.01)  # official prior, α_d = 1e-3
+    assert torch.allclose(loss_fn(torch.zeros(2, 10), torch.zeros(2, dtype=torch.long)), want)
+    row = bench.bench("cpu", "small_vit", "ats", batch=2, steps=1)
+    assert row["images_per_s"] > 0
+    sys.modules.pop("slowformer_patch_speed", None)
