@@ -13,6 +13,12 @@ SHAPES = {  # file: (rows, columns) of the transcribed part of the paper's table
 }
 # Published columns we do not compute (the paper's extra NLG metrics) still render as paper-only columns.
 PAPER_ONLY = {"nist", "meteor", "cider"}
+# Tables about systems or data this workload lacks: these printed columns render paper only.
+PAPER_ONLY_COLUMNS = {
+    "nola-table3.14": {"trainable_m", "val_loss", "mmlu_acc"},  # LLaMA-2 on Alpaca / MMLU
+    "nola-table3.16": {"trainable_params"},  # the exact count beside the printed one
+    "nola-tableB.13": {"trainable_k"} | {f"{d}/{m}" for d in ("dart", "webnlg") for m in ("bleu", "meteor", "ter")},
+}
 KEYS = {"arch", "method", "target", "rank", "basis_size", "shared_basis", "quant_mode", "quant_bits"}
 
 
@@ -49,7 +55,7 @@ def test_tables_and_sweeps_are_consistent():
             if spec.columns:  # "<dataset>/<shots>" labels and their "/std" twins; printed counts are paper only
                 rest = {c for c in rest if len(c.removesuffix("/std").split("/")) != len(spec.columns)}
                 rest -= {"trainable_k"}
-            assert rest <= set(spec.metrics) | PAPER_ONLY
+            assert rest <= set(spec.metrics) | PAPER_ONLY | PAPER_ONLY_COLUMNS.get(spec.id, set())
     fed = {t for spec in tables.values() for t in spec.sweeps}
     ours = {p.relative_to(SWEEPS_DIR).as_posix() for p in all_sweep_files() if p.parent.name == "nola"}
     assert ours == fed, "every NOLA sweep feeds a table and every table's sweep exists"
