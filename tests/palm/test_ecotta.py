@@ -75,7 +75,8 @@ def reference_net(model, ours: EcoTTANet):
     shapes = [(4, 4, 1), (4, 4, 2), (4, 8, 1), (8, 16, 2)]  # (cin, cout, stride): 8 px → 4 px → 2 px
     parts = nn.ModuleList(RefPart(g, *s) for g, s in zip(groups, shapes)).double()
     # the same initial meta weights (they start random); only the names differ
-    renamed = {k.replace("meta_conv_bn.", "bn.").replace("meta_conv.", "conv."): v for k, v in ours.parts.state_dict().items()}
+    renamed = {k.replace("meta_conv_bn.", "bn.").replace("meta_conv.", "conv."): v
+               for k, v in ours.parts.state_dict().items()}
     parts.load_state_dict(renamed)
 
     def forward(x):

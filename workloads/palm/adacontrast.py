@@ -72,7 +72,8 @@ def diversity_loss(logits: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
 
 
 def adacontrast_loss(logits_strong: torch.Tensor, pseudo_labels: torch.Tensor, logits_ins: torch.Tensor,
-                     queue_labels: torch.Tensor, alpha: float = 1.0, beta: float = 1.0, eta: float = 1.0) -> torch.Tensor:
+                     queue_labels: torch.Tensor, alpha: float = 1.0, beta: float = 1.0,
+                     eta: float = 1.0) -> torch.Tensor:
     """Chen et al. Eq. 8: α L_cls + β L_ins + η L_div with weak→strong supervision (ce_sup_type "weak_strong":
     cross-entropy of the strong view's logits to the refined weak-view pseudo-labels, diversity on the strong view)."""
     loss = alpha * F.cross_entropy(logits_strong, pseudo_labels) + beta * instance_loss(logits_ins, pseudo_labels,

@@ -6,7 +6,7 @@ test = Resize + CenterCrop to the stream's own size (the identity), weak = "plai
 identity) + horizontal flip, strong = "moco-v2-light" = ColorJitter(0.4, 0.4, 0.4, 0.1) with p 0.8, grayscale with
 p 0.2, Gaussian blur σ ∈ [0.1, 2] with p 0.5, horizontal flip. The code draws these per image (a Dataset transform);
 so do we, per sample of the batch tensor. Two differences from the PIL pipeline, both small: no 8-bit quantisation
-of the CIFAR arrays, and torchvision's reflect-padded Gaussian kernel (radius 3σ) instead of PIL's box-blur
+of the CIFAR arrays, and a true reflect-padded Gaussian (one radius ⌈3·max σ⌉ per batch) instead of PIL's box-blur
 approximation (docs/FIDELITY.md (palm)).
 """
 from __future__ import annotations
@@ -15,7 +15,6 @@ import math
 
 import torch
 import torch.nn.functional as F
-import torchvision.transforms.v2.functional as TF
 
 JITTER = (0.4, 0.4, 0.4, 0.1)   # brightness, contrast, saturation, hue (transforms_adacontrast.py:48)
 P_JITTER, P_GRAY, P_BLUR = 0.8, 0.2, 0.5
