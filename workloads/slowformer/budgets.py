@@ -2,16 +2,21 @@
 weights per model size, as the authors ran them (dissertation App. C.4; UCDvision/SlowFormer scripts).
 
 Two readings (``attack_budget``): ``official`` follows the released scripts where they set a value and the text
-where they are silent; ``text`` reads App. C.4 literally. They differ only for AdaViT's batch (docs/FIDELITY.md):
+where they are silent; ``text`` reads App. C.4 literally. They differ in ATS-Tiny's lr and AdaViT's batch
+(docs/FIDELITY.md):
 
-- A-ViT: avit/run.sh ``--epochs 1 --lr 0.2 --batch-size 128`` on 4 processes (torch.distributed.launch, so 512 in
-  all); App. C.4: "4 epochs for patch length 32 and below" (Table 4.4), which no script sets.
-- ATS: the release has no attack script (AdaptiveTokenSampling/tools/train.py keeps ATS's training defaults), so
-  both readings take App. C.4: 2 epochs, batch 1024, lr 0.4 for DeiT-Tiny and 0.2 for DeiT-Small and -Base.
+- A-ViT: avit/run.sh ``--epochs 1 --batch-size 128`` on 4 processes (torch.distributed.launch, so 512 in all); the
+  lr is 0.2 whatever ``--lr`` says, since main_act.py:543-565 ``adjust_learning_rate`` sets 0.2 every epoch;
+  App. C.4: "4 epochs for patch length 32 and below" (Table 4.4), which no script sets. Last batch kept
+  (main_act.py:271-277, drop_last=False).
+- ATS: the release has no attack script; App. C.4 gives 2 epochs at batch 1024 and lr 0.4 for DeiT-Tiny, 0.2 for
+  Small and Base. AdaptiveTokenSampling/tools/train.py:483-504 has the same ``adjust_learning_rate``, which sets
+  lr 0.2 every epoch for any ``--lr``: ``official`` is 0.2 for every size, ``text`` 0.4 for Tiny. Its train loader
+  drops the last short batch (train.py:565-572).
 - AdaViT: ada_vit/run.sh ``--batch-size 128 --num-gpu 4`` in one process with nn.DataParallel (ada_main.py:614),
   which splits that batch over the GPUs: 128 in all; ada_main.py's ``lr = .2``; its ``--epochs`` default is 300
   although its help says 2, and App. C.4 says 2 epochs. ``text`` reads "a batch size of 128 with 4 GPUs" as
-  128 per GPU, 512 in all, as it says for A-ViT.
+  128 per GPU, 512 in all, as it says for A-ViT. timm's create_loader(is_training=True) drops the last batch.
 """
 from __future__ import annotations
 
@@ -35,6 +40,7 @@ class AttackBudget:
     epochs: float
     batch_size: int
     lr: float
+    drop_last: bool = False  # the script's train loader drops the last short batch of an epoch
 
 
 def deit_size(arch: str) -> str | None:
@@ -50,22 +56,24 @@ def attack_budget(method: str, arch: str, patch_size: int, reading: str = "offic
     if method == "avit":
         return AttackBudget(epochs=4.0 if patch_size <= 32 else 1.0, batch_size=512, lr=0.2)
     if method == "adavit":
-        return AttackBudget(epochs=2.0, batch_size=128 if reading == "official" else 512, lr=0.2)
+        return AttackBudget(epochs=2.0, batch_size=128 if reading == "official" else 512, lr=0.2, drop_last=True)
     if method == "ats":
         size = deit_size(arch)
         if size is None:
             raise ValueError(f"ATS's attack lr is set per DeiT size (App. C.4: 0.4 Tiny, 0.2 Small/Base) and arch={arch!r} "
                              f"is none of {sorted(DEIT_SIZES)}; use one of them or attack_budget: config with attack_lr.")
-        return AttackBudget(epochs=2.0, batch_size=1024, lr=0.4 if size == "tiny" else 0.2)
+        return AttackBudget(epochs=2.0, batch_size=1024, lr=0.4 if size == "tiny" and reading == "text" else 0.2,
+                            drop_last=True)
     raise ValueError(f"no attack budget for method={method!r}; methods are avit, ats, adavit")
 
 
-def steps_for_epochs(epochs: float, n_train: int, batch_size: int) -> int:
-    """Optimisation steps of ``epochs`` passes over ``n_train`` images at ``batch_size`` (the last batch of a
-    pass may be short, as a DataLoader without drop_last gives it: ceil per pass)."""
+def steps_for_epochs(epochs: float, n_train: int, batch_size: int, drop_last: bool = False) -> int:
+    """Optimisation steps of ``epochs`` passes over ``n_train`` images at ``batch_size``: ceil(N/B) batches per
+    pass, floor(N/B) where the loader drops the last short batch (at least one step, for tiny test sets)."""
     if epochs <= 0 or n_train <= 0 or batch_size <= 0:
         raise ValueError(f"epochs={epochs}, n_train={n_train}, batch_size={batch_size} must all be positive")
-    return max(1, math.ceil(epochs * math.ceil(n_train / batch_size)))
+    per_pass = n_train // batch_size if drop_last else math.ceil(n_train / batch_size)
+    return max(1, math.ceil(epochs * per_pass))
 
 
 def resample(weights: tuple[float, ...], n: int) -> list[float]:

@@ -214,7 +214,7 @@ def attack_schedule(cfg: SlowFormerConfig, n_train: int) -> tuple[int, int, floa
     the config's; epochs become steps over the training set as a DataLoader pass gives them."""
     if cfg.attack_budget in ("official", "text"):
         b = budgets.attack_budget(cfg.method, cfg.arch, cfg.patch_size, cfg.attack_budget)
-        return budgets.steps_for_epochs(b.epochs, n_train, b.batch_size), b.batch_size, b.lr
+        return budgets.steps_for_epochs(b.epochs, n_train, b.batch_size, b.drop_last), b.batch_size, b.lr
     steps = (budgets.steps_for_epochs(cfg.attack_epochs, n_train, cfg.attack_batch_size) if cfg.attack_epochs > 0
              else cfg.attack_steps)
     return steps, cfg.attack_batch_size, cfg.attack_lr
