@@ -172,3 +172,11 @@ register_table(TableSpec(
     notes="DART and WebNLG have no loader here and the workload scores no TER, so the dart/* and webnlg/* columns are "
           "paper only at every scale; ours (bleu, meteor) are the Table 3.10 runs of the same rows on E2E-format "
           "data. " + E2E_MINI))
+register_table(TableSpec(
+    id="nola-table3.17", paper="NOLA",
+    title="NOLA Table 3.17: training from scratch on CIFAR-10 (main-text copy of Table B.10) — trained model vs PRANC "
+          "vs LoRA vs NOLA (# params, accuracy %)",
+    sweeps=("nola/tableB10_scratch.yaml",), rows=("method",), metrics=("trainable_params", "accuracy", "train_loss"),
+    fmt="{:.2f}", published="nola-table3.17.csv",
+    notes="The same runs as Table B.10 (ResNet20 option-A on CIFAR-10 at paper scale; mini: MLP 1024-256-10 on "
+          "scikit-learn digits)."))
