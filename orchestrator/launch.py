@@ -19,7 +19,7 @@ from orchestrator.launch_state import (CHECKPOINT_TAG, DRIVER_TAG, INTERRUPTED_T
                                        checkpoint_uri, driver_identity, find_resumable, read_plan, resume_command,
                                        settle_dead_launch)
 from orchestrator.ray_context import CONFIG, DEVICE, GPU_NOTE, KEYS, KIND, STEP, TRACEBACK, TrialPlan
-from orchestrator.optuna_study import study_kwargs
+from orchestrator.optuna_study import continue_study, study_kwargs
 from orchestrator.progress import progress_callbacks
 from orchestrator.ray_trainable import trial_trainable
 from orchestrator.registry import get_workload
@@ -509,8 +509,9 @@ def _tune_config(sweep: Sweep, n_total: int, warm: tuple[list[dict[str, Any]], l
                 if self.metric in result:
                     super().on_trial_result(trial_id, result)
 
-        points, rewards = warm if warm and warm[0] else (None, None)
-        algo = SummaryOptunaSearch(metric=sweep.search.metric, mode=sweep.search.mode, seed=sweep.seeds[0],
+        seed, points, rewards = continue_study(study or {}, sweep.seeds[0],
+                                               *(warm if warm and warm[0] else (None, None)))
+        algo = SummaryOptunaSearch(metric=sweep.search.metric, mode=sweep.search.mode, seed=seed,
                                    points_to_evaluate=points, evaluated_rewards=rewards,
                                    **(study or {}))  # persistent study: orchestrator.optuna_study
         limit = sweep.search.max_concurrent or sweep.max_concurrent

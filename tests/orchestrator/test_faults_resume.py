@@ -39,6 +39,7 @@ def _assert_complete(r: dict) -> None:
     assert r["running"] == 0, r             # nothing left RUNNING
     assert r["parent_finished"] == 1, r
     assert r["orphans"] == 0, r             # no Ray process of the killed driver survives
+    assert r["study_duplicates"] == 0, r    # a resumed search does not add its finished samples to the study twice
 
 
 @pytest.mark.parametrize("kind, moment", KILLS)

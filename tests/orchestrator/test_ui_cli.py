@@ -68,4 +68,28 @@ def test_optuna_study_is_stored_and_a_second_launch_continues_it(write_sweep, tm
     for t in study.trials:
         assert t.value == pytest.approx((t.params["x"] - 2.0) ** 2 + 1.0)
     run_sweep(sweep, tracking_uri=uri, storage_path=tmp_path / "ray2", verbose=0)
-    assert len(optuna.load_study(study_name=study_name(sweep), storage=storage_url(uri)).trials) == 4
+    trials = optuna.load_study(study_name=study_name(sweep), storage=storage_url(uri)).trials
+    assert len(trials) == 4
+    # the second launch continues the search: it does not replay the first launch's random start-up draws
+    assert len({t.params["x"] for t in trials}) == 4
+
+
+def test_a_continued_study_gets_only_samples_it_lacks_and_a_fresh_seed(tmp_path):
+    import optuna
+
+    from orchestrator.optuna_study import continue_study
+
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    points, rewards = [{"x": 0.5, "seed": 0}, {"x": 0.7, "seed": 0}], [1.0, 2.0]
+    study = {"storage": storage, "study_name": "s-smoke"}
+    assert continue_study(study, 3, points, rewards) == (3, points, rewards)   # no study yet: every sample
+    held = optuna.create_study(study_name="s-smoke", storage=storage)
+    dists = {"x": optuna.distributions.FloatDistribution(0, 1), "seed": optuna.distributions.IntDistribution(0, 1)}
+    held.add_trial(optuna.trial.create_trial(params={"seed": 0, "x": 0.5}, value=1.0, distributions=dists))
+    held.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL, params={"seed": 0, "x": 0.7},
+                                             distributions=dists))
+    # a failed trial's point is run again, the completed one is not given twice; two trials held: seed 3 + 2
+    assert continue_study(study, 3, points, rewards) == (5, [{"x": 0.7, "seed": 0}], [2.0])
+    held.add_trial(optuna.trial.create_trial(params={"x": 0.7, "seed": 0}, value=2.0, distributions=dists))
+    assert continue_study(study, 3, points, rewards) == (6, None, None)
+    assert continue_study({}, 3, points, rewards) == (3, points, rewards)      # no persistent study: unchanged

@@ -6,6 +6,7 @@ The store is read with sqlite3 directly (no MLflow import, no schema migration, 
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -231,7 +232,23 @@ def verify(case: Case, finished_before: dict[str, int | None]) -> dict[str, int]
         "running": sum(r.status == "RUNNING" for r in trials + parents),
         "parent_finished": int(len(parents) == 1 and parents[0].status == "FINISHED"),
         "orphans": len(orphans),
+        "study_duplicates": _study_duplicates(case) if case.kind == "search" else 0,
     }
+
+
+def _study_duplicates(case: Case) -> int:
+    """COMPLETE trials of the search's persistent Optuna study that repeat another one's parameters (a resume
+    that warm-started the study with samples it already held)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from orchestrator.optuna_study import storage_url, study_name
+    from orchestrator.spec import load_sweep
+
+    study = optuna.load_study(study_name=study_name(load_sweep(case.sweep_path, "smoke")),
+                              storage=storage_url(f"sqlite:///{case.db}"))
+    params = [json.dumps(t.params, sort_keys=True) for t in study.get_trials(states=(TrialState.COMPLETE,))]
+    return len(params) - len(set(params))
 
 
 def run_case(kind: str, moment: str, root: Path, sig: int = signal.SIGKILL) -> dict[str, object]:
