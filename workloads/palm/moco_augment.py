@@ -38,7 +38,7 @@ def _gray(x: torch.Tensor) -> torch.Tensor:
 
 
 def _blend(x: torch.Tensor, other: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
-    f = factor.to(x.dtype).view(-1, 1, 1, 1)
+    f = factor.to(device=x.device, dtype=x.dtype).view(-1, 1, 1, 1)  # draws are made on the CPU generator
     return (f * x + (1 - f) * other).clamp(0, 1)
 
 
@@ -55,7 +55,7 @@ def adjust_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     hg = ((maxc == g) & (maxc != r)) * (2.0 + rc - bc)
     hb = ((maxc != g) & (maxc != r)) * (4.0 + gc - rc)
     hue = torch.fmod((hr + hg + hb) / 6.0 + 1.0, 1.0)
-    hue = torch.remainder(hue + shift.to(x.dtype).view(-1, 1, 1), 1.0)
+    hue = torch.remainder(hue + shift.to(device=x.device, dtype=x.dtype).view(-1, 1, 1), 1.0)
     h6 = hue * 6.0
     i = torch.floor(h6)
     f = h6 - i
