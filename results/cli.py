@@ -44,11 +44,16 @@ def add_commands(sub) -> None:
 def list_tables(scale: str | None = None, tracking_uri: str | None = None):
     from rich.table import Table
 
+    from results.producible import producing_scales
+    from results.spec import all_tables
     from results.status import status_rows
 
     table = Table(title="Tables")
-    for col in ("table", "paper", "quickstart", "status"):
+    for col in ("table", "paper", "quickstart", "scales", "status"):
         table.add_column(col)
+    specs = all_tables()
     for row in status_rows(tracking_uri):
-        table.add_row(*row)
+        # which scales fill cells (sweep files and config defaults only: no torch at list time)
+        scales = ", ".join(producing_scales(specs[row[0]])) or "paper only"
+        table.add_row(*row[:3], scales, *row[3:])
     return table

@@ -50,3 +50,45 @@ def producible_points(spec: Any, scale: str) -> list[dict[str, str]] | None:
                 continue
             points.append({k: key_text(params[k]) for k in keys})
     return points
+
+
+UNRESOLVED = ("auto", "")  # config values a workload resolves per scale ("auto" dataset, "" backbone)
+
+
+def scale_produces(spec: Any, scale: str) -> bool:
+    """Whether the table's sweeps run, at ``scale``, at least one trial its filters keep: read from the sweep
+    files and the configs' defaults (no workload code, no torch: ``orchestrator list`` asks for every table).
+    Only a filter on a value the workload resolves itself ("auto") needs ``producible_points``."""
+    from orchestrator.registry import get_workload
+    from orchestrator.spec import SWEEPS_DIR, load_sweep
+
+    resolve = False
+    for rel in spec.sweeps:
+        try:
+            sweep = load_sweep(SWEEPS_DIR / rel, scale)
+            trials = sweep.trials()
+            defaults = get_workload(sweep.workload).defaults() if spec.filters else {}
+        except Exception:  # an invalid sweep: its status column says so; it produces nothing
+            continue
+        for t in trials:
+            known = True
+            for key, wanted in spec.filters.items():
+                value = key_text(t.params.get(key, defaults.get(key, "")))
+                if value in UNRESOLVED:
+                    known = False
+                elif value != key_text(wanted):
+                    break
+            else:
+                if known:
+                    return True
+                resolve = True
+    if resolve:
+        points = producible_points(spec, scale)
+        return points is None or bool(points)
+    return False
+
+
+def producing_scales(spec: Any) -> list[str]:
+    """The scales (smoke, mini, paper) at which ``orchestrator reproduce`` fills at least one of the table's
+    cells; none: its numbers are paper only at every scale."""
+    return [s for s in ("smoke", "mini", "paper") if scale_produces(spec, s)]
