@@ -131,6 +131,8 @@ class Context(abc.ABC):
         system_sampler: when set (by the local runner and the Ray trainable), ``report`` adds its
             ``system/*`` values (CPU, memory, GPU) every few seconds to the streamed event.
         on_progress: when set, called as ``on_progress(done, total, desc)`` by ``progress``.
+        config: the ``config_record`` of the config that runs (``record_config``), sent on with the trial's
+            first event: MLflow params, ``config.json`` and dataset inputs are made from it.
     """
 
     def __init__(self, *, seed: int = 0, scale: str = "smoke", device: str = "auto",
@@ -260,8 +262,8 @@ class Context(abc.ABC):
 
 class LocalContext(Context):
     """In-process context for tests and ``orchestrator run --local``: keeps everything in memory
-    and under ``work_dir``; an optional ``sink(kind, payload)`` receives each event (used to log to
-    MLflow from the local runner)."""
+    and under ``work_dir``; an optional ``sink(kind, payload)`` receives each event (``config``, ``report``,
+    ``summary``, ``artifact``; used to log to MLflow from the local runner)."""
 
     def __init__(self, *, sink: Callable[[str, Any], None] | None = None, **kwargs: Any):
         self.sink = sink
