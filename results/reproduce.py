@@ -66,10 +66,21 @@ def report_links(md_path) -> str:
     return f"report: {md_path}\nHTML report (tables with figures): {html.resolve().as_uri()}"
 
 
-def reproduce(ids: list[str], scale: str, tracking_uri: str | None = None, **launch_kw) -> tuple[list, list[Rendered]]:
+def reproduce(ids: list[str], scale: str, tracking_uri: str | None = None, out_dir=None,
+              **launch_kw) -> tuple[list, list[Rendered]]:
+    """Run the sweeps of the tables that fill a cell at ``scale``, then render every table: one whose sweeps
+    run nothing it keeps at this scale (``results.producible.scale_produces``) shows the published numbers as
+    "paper only" without starting its sweeps (``reproduce all``: every numbered table and figure renders)."""
+    from results.producible import scale_produces
+
     specs = select_tables(ids)
-    launches = run_table_sweeps(specs, scale, tracking_uri, **launch_kw)
-    rendered = render_tables(specs, scale, tracking_uri)
-    path = write_report(rendered, scale)
+    producing = [s for s in specs if scale_produces(s, scale)]
+    paper_only = [s.id for s in specs if s not in producing]
+    if paper_only:
+        print(f"paper only at {scale} scale (no sweep trial fills a cell; shown with the published numbers): "
+              f"{', '.join(paper_only)}")
+    launches = run_table_sweeps(producing, scale, tracking_uri, **launch_kw) if producing else []
+    rendered = render_tables(specs, scale, tracking_uri, out_dir=out_dir)
+    path = write_report(rendered, scale) if out_dir is None else write_report(rendered, scale, out_dir=out_dir)
     print(report_links(path))
     return launches, rendered
