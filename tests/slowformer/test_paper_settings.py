@@ -73,6 +73,17 @@ def test_attack_budgets_per_method_and_reading():
         budgets.attack_budget("ats", "small_vit", 64)
 
 
+def test_budget_config_errors_name_the_fix():
+    from workloads.slowformer.workload import attack_schedule, check_config
+
+    with pytest.raises(ConfigError, match="per DeiT size"):
+        check_config(SlowFormerConfig(method="ats", arch="small_vit", attack_budget="official"), 10)
+    with pytest.raises(ConfigError, match="attack_epochs"):
+        check_config(SlowFormerConfig(attack_epochs=-1), 10)
+    assert attack_schedule(SlowFormerConfig(attack_epochs=2, attack_batch_size=4), 10) == (6, 4, 0.2)
+    assert attack_schedule(SlowFormerConfig(attack_steps=7), 10) == (7, 64, 0.2)
+
+
 def test_tap_targets_are_distinct_seeded_and_the_row_is_their_mean():
     a = tap_target_classes(1000, 10, seed=0)
     assert len(set(a)) == 10 and a == tap_target_classes(1000, 10, seed=0) and a != tap_target_classes(1000, 10, 1)

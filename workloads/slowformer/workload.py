@@ -64,6 +64,9 @@ def check_config(cfg: SlowFormerConfig, num_classes: int) -> None:
             budgets.attack_budget(cfg.method, cfg.arch, cfg.patch_size, cfg.attack_budget)
         except ValueError as e:
             raise ConfigError(f"attack_budget={cfg.attack_budget!r}: {e}") from None
+    if cfg.attack_epochs < 0:
+        raise ConfigError(f"attack_epochs={cfg.attack_epochs} is negative; give passes over the training set (> 0) or 0 "
+                          f"to use attack_steps.")
     if cfg.attack == "tap" and cfg.tap_target < 0 and cfg.tap_targets <= 0:
         raise ConfigError(f"tap_targets={cfg.tap_targets}: the TAP row averages over target classes (the paper: 10); "
                           f"give tap_targets >= 1 or a fixed tap_target.")
