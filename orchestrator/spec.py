@@ -246,15 +246,16 @@ _EXPANDED: dict[tuple, list[Trial]] = {}
 
 
 def read_sweep_file(p: Path) -> Any:
-    """``read_yaml(p)``, parsed once per process while the file is unchanged (a deep copy each call, so
-    callers may modify what they get)."""
+    """``read_yaml(p)``, each distinct content parsed once per process (keyed by the bytes' digest: a file
+    rewritten within one timestamp tick is still read afresh); a deep copy each call, so callers may modify
+    what they get."""
     try:
-        st = p.stat()
-        key = (str(p.resolve()), st.st_mtime_ns, st.st_size)
+        data = p.read_bytes()
     except OSError:
         return read_yaml(p)  # read_yaml says what is wrong with the path
+    key = (str(p), hashlib.sha1(data).hexdigest())
     if key not in _PARSED:
-        _PARSED[key] = read_yaml(p)
+        _PARSED[key] = read_yaml(p, data)
     return copy.deepcopy(_PARSED[key])
 
 
@@ -338,11 +339,11 @@ def parse_set(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def read_yaml(p: Path) -> Any:
-    """The YAML document in ``p``; a binary, huge, non-UTF-8 or malformed file (or a key given twice) is a
-    ``SweepError`` that says so, never a traceback."""
+def read_yaml(p: Path, data: bytes | None = None) -> Any:
+    """The YAML document in ``p`` (``data``: its bytes, already read); a binary, huge, non-UTF-8 or malformed
+    file (or a key given twice) is a ``SweepError`` that says so, never a traceback."""
     try:
-        data = p.read_bytes()
+        data = p.read_bytes() if data is None else data
     except OSError as exc:
         raise SweepError(f"{p}: cannot read the sweep file ({exc.strerror}). Check the path and its permissions.") from None
     if len(data) > MAX_SWEEP_BYTES:
