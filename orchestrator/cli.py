@@ -94,20 +94,39 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_summary(result) -> None:
+def print_summary(result, sweep=None) -> None:
+    """One row per trial: its name, status, the headline metric, then as many other summary metrics as the console
+    fits (a PALM table carries ~50: per-task errors and adaptation rates); the caption counts those left out."""
     from rich.table import Table
 
+    from orchestrator.sweep_record import headline_metric
+
     rows = result.rows or []
-    table = Table(title=f"{result.experiment_name}: {result.n_trials} trial(s), {result.n_failed} failed"
-                        + (f", {result.n_skipped} already finished (skipped)" if result.n_skipped else ""))
     cols: list[str] = []
     for row in rows:
         cols += [k for k in row if k not in cols]
+    head = headline_metric(sweep) if sweep is not None else None
+    if head in cols:
+        cols.remove(head)
+        cols.insert(min(2, len(cols)), head)
+    console = _console()
+    shown, width = [], 4
     for col in cols:
+        need = max(len(col), *(len(_fmt(r.get(col, ""))) for r in rows)) + 3 if rows else len(col) + 3
+        if len(shown) >= 2 and width + need > console.width:
+            continue
+        shown.append(col)
+        width += need
+    left_out = len(cols) - len(shown)
+    table = Table(title=f"{result.experiment_name}: {result.n_trials} trial(s), {result.n_failed} failed"
+                        + (f", {result.n_skipped} already finished (skipped)" if result.n_skipped else ""),
+                  caption=(f"{left_out} more summary metric(s) on each run: the parent run's table and "
+                           f"`orchestrator ui` show them all" if left_out else None))
+    for col in shown:
         table.add_column(col)
     for row in rows:
-        table.add_row(*[_fmt(row.get(c, "")) for c in cols])
-    _console().print(table)
+        table.add_row(*[_fmt(row.get(c, "")) for c in shown])
+    console.print(table)
 
 
 def _fmt(v: Any) -> str:
@@ -135,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             result = run_sweep(sweep, resume=args.resume, tracking_uri=args.tracking_uri,
                                storage_path=args.storage_path, address=args.address,
                                skip_finished=args.skip_finished, verbose=args.tune_verbose)
-    _print_summary(result)
+    print_summary(result, sweep)
     _after_launch(sweep, result, args.tracking_uri)
     return 1 if result.n_failed else 0
 

@@ -93,3 +93,24 @@ def test_a_continued_study_gets_only_samples_it_lacks_and_a_fresh_seed(tmp_path)
     held.add_trial(optuna.trial.create_trial(params={"x": 0.7, "seed": 0}, value=2.0, distributions=dists))
     assert continue_study(study, 3, points, rewards) == (6, None, None)
     assert continue_study({}, 3, points, rewards) == (3, points, rewards)      # no persistent study: unchanged
+
+
+def test_run_summary_puts_the_headline_first_and_fits_the_console(monkeypatch, capsys):
+    from types import SimpleNamespace
+
+    from orchestrator.cli import print_summary
+    from orchestrator.launch import LaunchResult
+
+    monkeypatch.setenv("COLUMNS", "100")
+    metrics = {f"error_task{i:02d}": 10.0 + i for i in range(40)}
+    rows = [{"trial": f"method=m{j} seed=0", "status": "OK", **metrics, "mean_error": 12.5 + j} for j in range(3)]
+    result = LaunchResult("palm-table1", "p", 3, 0, 0, None, rows)
+    sweep = SimpleNamespace(search=SimpleNamespace(metric="mean_error"), reproduces=None)
+    print_summary(result, sweep)
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 100
+    header = next(line for line in out.splitlines() if "trial" in line and "status" in line)
+    assert header.index("status") < header.index("mean_error") < header.index("error_task00")
+    assert "12.5" in out and "14.5" in out                      # every trial's headline value is shown
+    shown = sum(f"error_task{i:02d}" in out for i in range(40))
+    assert 0 < shown < 40 and f"{40 - shown} more summary metric(s)" in out
