@@ -149,8 +149,9 @@ def test_table_4_2_runs_from_a_cifar10_checkpoint_in_the_deit_release_layout(tmp
     sweep = load_sweep("slowformer/table4_2_cifar10", "paper", {"method": "avit", "attack": "none"})
     ctx = LocalContext(seed=0, scale="paper", device="cpu", work_dir=tmp_path / "w", cache_dir=tmp_path / "c",
                        data_root=data)
-    with pytest.raises(CheckpointError, match="checkpoints/slowformer/deit_tiny_patch16_224-cifar10.pth"):
+    with pytest.raises(CheckpointError, match="checkpoints/slowformer/deit_tiny_patch16_224-cifar10.pth") as err:
         wl.fn(build_config(wl, sweep.trials()[0].params), ctx)
+    assert "not distributed: fine-tune" in str(err.value) and "a1311bcf" not in str(err.value)
     state = timm.create_model(T, pretrained=False, num_classes=10).state_dict()
     rf.save_release(state, data / "checkpoints" / "slowformer" / "deit_tiny_patch16_224-cifar10.pth")
     rf.save_release(state, data / "checkpoints" / "slowformer" / "avit" / "deit_tiny_patch16_224-cifar10.pth")

@@ -17,7 +17,8 @@ import torch
 import torch.nn as nn
 
 from workloads.common.models import CheckpointError, load_checkpoint, read_state_dict
-from workloads.slowformer.requirements import DEIT_URLS
+from workloads.slowformer.config import SlowFormerConfig
+from workloads.slowformer.requirements import DEIT_URLS, release_source
 
 AVIT_RELEASE = ("the A-ViT weights linked from NVlabs/A-ViT's README ('Pretrained A-ViT model weights can be "
                 "downloaded here', a-vit-weights.tar.gz)")
@@ -25,14 +26,19 @@ ADAVIT_RELEASE = ("an AdaViT checkpoint of the ada_step_deit_* layout (UCDvision
                   "--ada-head --ada-layer --ada-token-with-mlp)")
 
 
-def absent_checkpoint_error(absent: list[tuple[str, str]], arch: str, method: str) -> CheckpointError:
-    """Release files (``(field, path)``) that are not where the path rule (workloads.slowformer.requirements) says."""
+def absent_checkpoint_error(absent: list[tuple[str, str]], arch: str, method: str,
+                            dataset: str = "imagenet") -> CheckpointError:
+    """Release files (``(field, path)``) that are not where the path rule (workloads.slowformer.requirements) says;
+    off ImageNet (Table 4.2's CIFAR-10) no release exists, and the message says how the file is made."""
     parts = []
     for what, path in absent:
-        source = (DEIT_URLS.get(arch, "the facebookresearch/deit release of this architecture") if what == "checkpoint"
-                  else AVIT_RELEASE if method == "avit" else ADAVIT_RELEASE)
+        if dataset != "imagenet":
+            how = release_source(SlowFormerConfig(method=method, arch=arch, dataset=dataset), what)
+        else:
+            how = "download " + (DEIT_URLS.get(arch, "the facebookresearch/deit release of this architecture")
+                                 if what == "checkpoint" else AVIT_RELEASE if method == "avit" else ADAVIT_RELEASE)
         parts.append(f"{what} {path} does not exist (the {arch} {'dense' if what == 'checkpoint' else method} model: "
-                     f"download {source})")
+                     f"{how})")
     return CheckpointError(
         f"slowformer: {'; '.join(parts)}. Put each file there on a machine with internet access, or set the field to "
         f"where it is (relative paths are under $ORCHESTRATOR_DATA). The attacked models are never trained or "

@@ -22,6 +22,20 @@ DEIT_URLS = {
 EFFICIENT_METHODS = ("avit", "adavit")  # the ones with weights of their own
 
 
+def release_source(cfg: SlowFormerConfig, what: str) -> str:
+    """Where the file a trial needs comes from. ImageNet: the DeiT release, NVlabs/A-ViT's weights, an AdaViT
+    ada_step_deit_* model. Other data sets (Table 4.2, CIFAR-10): nobody distributes these models; the paper
+    fine-tuned them at 224 px (App. C.4), so the text says how to make one in the expected layout."""
+    if cfg.dataset == "imagenet":
+        if what == "checkpoint":
+            return DEIT_URLS.get(cfg.arch, "the facebookresearch/deit release of this architecture")
+        return "NVlabs/A-ViT a-vit-weights.tar.gz" if cfg.method == "avit" else "an ada_step_deit_* AdaViT checkpoint"
+    model = f"{cfg.arch}" if what == "checkpoint" else f"{cfg.method} {cfg.arch}"
+    return (f"not distributed: fine-tune {model} on {cfg.dataset} at 224 px (resize 256, centre crop 224, ImageNet "
+            f"mean/std: avit/datasets.py) with the DeiT{'' if what == 'checkpoint' else ' / ' + cfg.method} recipe "
+            f"and save {{'model': state_dict}} ({cfg.dataset}'s class count in the head) at this path")
+
+
 def checkpoints_required(cfg: SlowFormerConfig, scale: str) -> bool:
     """Paper scale never trains a victim here, whatever ``require_checkpoints`` says."""
     return cfg.require_checkpoints or scale == "paper"
@@ -56,10 +70,10 @@ def requirements(cfg: SlowFormerConfig, data_root: str | Path, scale: str) -> li
     if cfg.checkpoint:
         out.append(checkpoint_requirement(f"slowformer dense {cfg.arch}", Path(cfg.checkpoint),
                                           "DeiT release: {'model': timm VisionTransformer state_dict}",
-                                          DEIT_URLS.get(cfg.arch, "")))
+                                          release_source(cfg, "checkpoint")))
     if cfg.efficient_checkpoint:
         layout = ("A-ViT release (timm VisionTransformer names)" if cfg.method == "avit" else
                   "AdaViT ada_step_deit_* state_dict (UCDvision/SlowFormer ada_vit/)")
         out.append(checkpoint_requirement(f"slowformer {cfg.method} {cfg.arch}", Path(cfg.efficient_checkpoint), layout,
-                                          "NVlabs/A-ViT a-vit-weights.tar.gz" if cfg.method == "avit" else ""))
+                                          release_source(cfg, "efficient_checkpoint")))
     return out

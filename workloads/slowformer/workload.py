@@ -255,7 +255,7 @@ def run(cfg: SlowFormerConfig, ctx: Context) -> None:
     absent = [(what, getattr(cfg, what)) for what in ("checkpoint", "efficient_checkpoint")
               if getattr(cfg, what) and not Path(getattr(cfg, what)).is_file()]
     if absent:
-        raise absent_checkpoint_error(absent, cfg.arch, cfg.method)
+        raise absent_checkpoint_error(absent, cfg.arch, cfg.method, cfg.dataset)
     train, test, size = load_data(cfg, ctx)
     dense = dense_model(cfg, ctx, size)
     model = efficient_model(cfg, ctx, dense, train, size)
