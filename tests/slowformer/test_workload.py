@@ -59,9 +59,12 @@ def test_missing_and_corrupt_checkpoints_raise(tmp_path):
 
     # paper scale (require_checkpoints) never trains a stand-in: it names what to download
     with pytest.raises(CheckpointError, match="deit_tiny_patch16_224-a1311bcf.pth"):
-        _run(tmp_path, require_checkpoints=True, arch="deit_tiny_patch16_224")
+        _run(tmp_path, require_checkpoints=True, arch="deit_tiny_patch16_224", dataset="imagenet")
     with pytest.raises(CheckpointError, match="NVlabs/A-ViT"):
-        _run(tmp_path, require_checkpoints=True, checkpoint="deit.pth")
+        _run(tmp_path, require_checkpoints=True, checkpoint="deit.pth", dataset="imagenet")
+    # off ImageNet nothing is distributed: the error says how to make the file, not which release to download
+    with pytest.raises(CheckpointError, match="deit_tiny_patch16_224-synthetic.pth.*not distributed: fine-tune"):
+        _run(tmp_path, require_checkpoints=True, arch="deit_tiny_patch16_224")
 
     with pytest.raises(CheckpointError, match="does not exist"):
         _run(tmp_path, checkpoint=str(tmp_path / "missing.pt"))
