@@ -120,8 +120,8 @@ register_table(TableSpec(
           "accuracy (%) per data set / shots",
     sweeps=("nola/tableB12_qv_mlp.yaml",), rows=("arch", "method", "target"), columns=("dataset", "shots"),
     metrics=("accuracy",), fmt="{:.1f}", published="nola-tableB.12.csv",
-    notes=MINI + " Paper rows are ViT-L (arch vit_l), 47K parameters; ours carry the config's arch (auto = the small "
-          "ViT) and so render beside them."))
+    notes=MINI + " Paper rows are ViT-L (arch vit_l), 47K parameters; ours carry the arch that ran (small_vit at "
+          "smoke and mini) and so render beside them."))
 register_table(TableSpec(
     id="nola-table3.14", paper="NOLA",
     title="NOLA Table 3.14: instruction fine-tuning of 8-bit LLaMA-2 — LoRA (r = 1) vs NOLA (r = 16), trainable "
