@@ -44,6 +44,8 @@ def test_palm_params_are_the_per_dataset_values_and_baselines_group_what_they_ig
                 "batch_size": "32", "lam": "0.01"}
     assert {k: palm[f"params.{k}"] for k in expected} == expected
     assert palm[f"tags.{PARAMS_TAG}"] == "resolved"
+    # arch/checkpoint auto at smoke: the small CNN, trained and cached here (no file)
+    assert (palm["params.arch"], palm["params.checkpoint"]) == ("small_cnn", "")
     tent = runs.loc["tent"]
     assert tent["params.tent_lr"] == "0.001" and tent["params.tent_optimizer"] == "adam"
     # TENT never reads PALM's alpha: not a param of its run, but named in the grouped one
@@ -163,3 +165,87 @@ def test_slowformer_records_the_image_size_and_weight_files_it_uses(tmp_path):
                                              method="avit"), RunEnv("paper", data_root=tmp_path))
     assert paper["image_size"] == 224
     assert paper["checkpoint"].startswith(str(tmp_path / "checkpoints" / "slowformer"))
+
+
+@pytest.mark.slow  # ~15 s on the loaded 2-core machine: trains the micro RevCol's two stages for one epoch each
+def test_tts_records_the_split_sizes_columns_and_timed_images_it_ran(write_sweep, tmp_path):
+    path = write_sweep("""
+        name: params-tts
+        workload: tts
+        params: {experiment: exits, dataset: synthetic, arch: revcol_micro, source_epochs: 1, head_epochs: 1,
+                 n_test: 48, latency_images: 0, latency_warmup: 1, reversible: false, policy: "threshold:0.5"}
+        seeds: [0]
+    """)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    run_local(load_sweep(path, "smoke"), tracking_uri=uri, work_root=tmp_path / "work")
+    run = _trials(uri, "params-tts").iloc[0]
+    assert run["status"] == "FINISHED" and run[f"tags.{PARAMS_TAG}"] == "resolved"
+    # n_train 0 = the whole synthetic split (512 images, workloads/tts/data.py), columns 0 = RevCol's 4,
+    # latency_images 0 = every test image; no checkpoint at smoke: trained here
+    assert (run["params.n_train"], run["params.n_test"], run["params.columns"]) == ("512", "48", "4")
+    assert run["params.latency_images"] == "48" and run["params.checkpoint"] == ""
+    # an exits run never reads the Fig. 4 stream settings
+    assert {"subset", "lr", "thresholds"} <= set(run[f"params.{NOT_APPLICABLE_PARAM}"].split(", "))
+    assert not isinstance(run.get("params.subset"), str)
+    config = _config_json(uri, run["run_id"], tmp_path)
+    assert (config["n_train"], config["n_test"], config["columns"]) == (512, 48, 4)
+
+
+def test_tts_paper_scale_names_the_backbone_file_and_loaded_stages_group_their_training(tmp_path):
+    from orchestrator.context import RunEnv, recorded_params
+    from workloads.tts.config import TTSConfig
+
+    paper = recorded_params(TTSConfig(arch="revcol_tiny", columns=0), RunEnv("paper", data_root=tmp_path))
+    assert paper["checkpoint"] == str(tmp_path / "checkpoints" / "tts" / "revcol_tiny_1k.pth")
+    assert paper["columns"] == 4 and "source_epochs" not in paper and paper["head_epochs"] == 30
+    heads = recorded_params(TTSConfig(heads_checkpoint="m.pth", experiment="specialize"), RunEnv("mini", tmp_path))
+    assert heads["heads_checkpoint"] == str(tmp_path / "m.pth") and "head_lr" not in heads and "policy" not in heads
+    assert heads["subset"] == "round"
+
+
+def test_compgs_records_the_variant_fields_image_width_and_initial_points(write_sweep, tmp_path):
+    path = write_sweep("""
+        name: params-compgs
+        workload: compgs
+        params: {variant: compgs_released, scene: smoke, iterations: 4, codebook_scale: 0.004, fps_repeats: 1}
+        seeds: [0]
+    """)
+    uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    run_local(load_sweep(path, "smoke"), tracking_uri=uri, work_root=tmp_path / "work")
+    run = _trials(uri, "params-compgs").iloc[0]
+    assert run["status"] == "FINISHED" and run[f"tags.{PARAMS_TAG}"] == "resolved"
+    # Independent of CompGSConfig.resolved: compact3d run.sh's settings the variant names (SH codebook 512, VQ
+    # from 15K, 10 K-means iterations), the generated smoke scene's 24 px views and 150 SfM-like points, rot as
+    # the run-length encoded group, the torch rasterizer on CPU and 10 checkpoints per run
+    expected = {"sh_codes": "512", "vq_start": "15000", "kmeans_iters": "10", "cov_codes": "4096",
+                "lambda_reg": "1.0", "image_size": "24", "n_init": "150", "sort_by": "rot", "backend": "torch",
+                "checkpoint_every": "1", "benchmark": "other"}
+    assert {k: run[f"params.{k}"] for k in expected} == expected
+    assert {"images", "codebook_scene", "post_kmeans_iters"} <= set(run[f"params.{NOT_APPLICABLE_PARAM}"].split(", "))
+    assert _config_json(uri, run["run_id"], tmp_path)["image_size"] == 24
+
+
+def test_compgs_resolves_what_the_scene_name_fixes_without_the_data(tmp_path):
+    from orchestrator.context import RunEnv, recorded_params
+    from workloads.compgs.config import CompGSConfig
+
+    bicycle = recorded_params(CompGSConfig(variant="3dgs", scene="mipnerf360/bicycle", iterations=30000),
+                              RunEnv("paper", data_root=tmp_path))
+    # 3DGS full_eval.py: outdoor Mip-NeRF360 scenes on images_4; no codebooks, so no sort group
+    assert (bicycle["images"], bicycle["method"], bicycle["checkpoint_every"]) == ("images_4", "3dgs", 3000)
+    assert "sort_by" not in bicycle and bicycle["sh_codes"] == 4096  # 0 = color_codes
+    room = recorded_params(CompGSConfig(scene="mipnerf360/room", images="auto"), RunEnv("paper", tmp_path))
+    assert room["images"] == "images_2"
+
+
+def test_palm_records_the_source_model_arch_and_file(tmp_path):
+    from orchestrator.context import RunEnv, recorded_params
+    from workloads.palm.config import PalmConfig
+
+    paper = recorded_params(PalmConfig(dataset="cifar100c"), RunEnv("paper", data_root=tmp_path))
+    # RobustBench's models/<dataset>/corruptions/<file> layout copied as checkpoints/palm (the paper's AugMix ResNeXt)
+    assert paper["arch"] == "resnext29_32x4d"
+    assert paper["checkpoint"] == str(tmp_path / "checkpoints/palm/cifar100/corruptions/Hendrycks2020AugMix_ResNeXt.pt")
+    assert "source_epochs" not in paper
+    mini = recorded_params(PalmConfig(dataset="digits-c"), RunEnv("mini", tmp_path))
+    assert (mini["arch"], mini["checkpoint"], mini["source_epochs"]) == ("small_cnn", "", 15)  # trained here

@@ -7,8 +7,8 @@ far fewer Gaussians (K/N stays near the paper's ratio).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from workloads.compgs.benchmarks import resolve_benchmark
 
@@ -78,10 +78,58 @@ class CompGSConfig:
         # resolved here, so the trial's recorded params (the tables' column key) carry the benchmark, never "auto"
         self.benchmark = resolve_benchmark(self.scene, self.benchmark)
 
+    def resolved(self, env: Any) -> "CompGSConfig":
+        """The config that runs (``orchestrator.context.resolved_config``), as ``workload.run`` and ``train`` pick
+        it: the variant's fields (``variants.apply_variant``; ``variant`` stays as the row's name), ``sh_codes: 0``
+        = ``color_codes`` (``groups.codebook_size``), ``sort_by: auto`` = the rotation group, else the first
+        (``export.pick_sort_group``), ``backend: auto`` = gsplat on CUDA with the package, else torch
+        (``render_backend.resolve_backend``), ``checkpoint_every: 0`` = iterations // 10, ``images: auto`` = 3DGS
+        full_eval.py's folder (``colmap.image_folder``), and for a generated scene its ``image_size`` and
+        ``n_init``. A folder scene's image width and initial points need the data: ``loaded`` records them."""
+        from workloads.compgs.variants import apply_variant  # (deferred: the others import torch)
+
+        out = apply_variant(self)
+        out = replace(out, sh_codes=out.sh_codes or out.color_codes,
+                      checkpoint_every=out.checkpoint_every or max(1, out.iterations // 10))
+        if out.method != "3dgs" and out.sort_by == "auto":
+            from workloads.compgs.export import pick_sort_group
+            from workloads.compgs.groups import parse_groups
+
+            out = replace(out, sort_by=pick_sort_group(parse_groups(out.quantize, out.sh_degree), "auto") or "auto")
+        if out.backend == "auto":
+            cuda = str(env.device).startswith("cuda")
+            if cuda:
+                from workloads.compgs.gsplat_backend import backend_available
+            out = replace(out, backend="gsplat" if cuda and backend_available() else "torch")
+        from workloads.compgs.generated_scene import N_INIT, SCENES
+
+        if out.scene in SCENES:
+            out = replace(out, image_size=out.image_size or SCENES[out.scene][-3],  # (the scene's view size)
+                          n_init=out.n_init or N_INIT[out.scene])
+        elif out.images == "auto":
+            from workloads.compgs.colmap import image_folder
+
+            out = replace(out, images=image_folder(out.scene, "auto"))
+        return out
+
+    def loaded(self, scene: dict) -> "CompGSConfig":
+        """``self`` with what the loaded scene fixed: ``image_size`` = the width of its training views (0 = the
+        scene's own, at most 1600 px for COLMAP) and ``n_init`` = its initial points (0 = every SfM point)."""
+        return replace(self, image_size=int(scene["train"][0]["image"].shape[-1]), n_init=len(scene["points"]))
+
     def not_applicable(self) -> set[str]:
         """Fields this run never reads (orchestrator.context.config_record groups them in one MLflow param, and
-        the scene they name is no dataset input of the run)."""
-        return set() if self.shared_codebook else {"codebook_scene"}
+        the scene they name is no dataset input of the run): the shared codebooks' scene without them, the COLMAP
+        image folder of a generated scene, the stored file's sort group without codebooks, the post-training
+        K-means iterations of the other methods."""
+        unused = set() if self.shared_codebook else {"codebook_scene"}
+        if self.method == "3dgs":
+            unused.add("sort_by")
+        if self.method != "post_kmeans":
+            unused.add("post_kmeans_iters")
+        from workloads.compgs.generated_scene import SCENES  # (deferred: imports torch)
+
+        return unused | ({"images"} if self.scene in SCENES else set())
 
     def at(self, paper_iteration: int) -> int:
         """A schedule point of the 30K schedule, scaled to ``iterations``."""

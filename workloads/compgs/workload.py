@@ -147,6 +147,7 @@ def run(cfg: CompGSConfig, ctx: Context) -> None:
         cfg = dataclasses.replace(cfg, n_init=N_INIT[cfg.scene])
     backend = resolve_backend(cfg.backend, ctx.device)
     scene = load_scene(cfg, ctx)  # fails early, with the layout, when the data is missing
+    ctx.record_config(cfg.resolved(ctx).loaded(scene))  # MLflow params: the image width and initial points that ran
     # LPIPS only from a local backbone checkpoint (never downloaded); a missing/wrong file fails here, before training
     lpips_metric = build_lpips(lpips_weights_path(cfg, ctx.data_root), cfg.lpips_net, ctx.device) if cfg.lpips_weights else None
     trained = trained_model(cfg, ctx, backend, scene)

@@ -57,16 +57,26 @@ class PalmConfig:
 
     def resolved(self, env: Any) -> "PalmConfig":
         """The config that runs (``orchestrator.context.resolved_config``): ``resolve``'s per-dataset values of
-        the sentinel hyperparameters (``alpha=-1``, ``temperature=0``, ...), as ``run`` applies them."""
-        return resolve(self)
+        the sentinel hyperparameters (``alpha=-1``, ``temperature=0``, ...), as ``run`` applies them, and the source
+        model as ``workload.source_model`` picks it: ``arch: auto`` = ``requirements.source_arch``, ``checkpoint:
+        auto`` = ``requirements.source_checkpoint``'s file ("" = trained and cached here, smoke/mini)."""
+        import dataclasses
+
+        from workloads.palm import requirements  # (deferred: it imports this module)
+
+        path = requirements.source_checkpoint(self, env.data_root, env.scale)
+        return dataclasses.replace(resolve(self), arch=requirements.source_arch(self),
+                                   checkpoint=str(path) if path is not None else "")
 
     def not_applicable(self) -> set[str]:
         """Fields the chosen method never reads (MLflow groups them in one param). A field no method owns
-        (data, stream, source model, ``reading``, which the tables group by) always applies."""
+        (data, stream, source model, ``reading``, which the tables group by) always applies, but for
+        ``source_epochs`` when the source model is a file."""
+        loaded = {"source_epochs"} if self.checkpoint not in ("", "auto") else set()  # a source file: not trained here
         if self.method not in METHOD_FIELDS:
-            return set()
+            return loaded
         owned = set().union(*METHOD_FIELDS.values())
-        return owned - METHOD_FIELDS[self.method]
+        return loaded | (owned - METHOD_FIELDS[self.method])
 
 
 # Which method reads which of its own hyperparameters (workloads.palm.workload.build_adapter's arguments).

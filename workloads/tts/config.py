@@ -1,8 +1,8 @@
 """Configuration of the ``tts`` workload (test-time specialization of early-exit RevCol networks)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 
 @dataclass
@@ -34,3 +34,41 @@ class TTSConfig:
     latency_images: int = 100  # images timed one by one (batch 1) per measured point; 0 = all
     latency_warmup: int = 10  # untimed passes before timing
     compile: Literal["none", "graph", "inductor"] = "none"  # exit pass + update: eager, CUDA graphs (CUDA only) or torch.compile; same results
+
+    def resolved(self, env: Any) -> "TTSConfig":
+        """The config that runs (``orchestrator.context.resolved_config``): ``columns: 0`` = the preset's count
+        (``workloads.tts.revcol.ARCHS``) and the weight files by ``requirements``' path rule (paper scale without
+        one: ``<data>/checkpoints/tts/<arch>_1k.pth``; "" = trained here). ``n_train``/``n_test: 0`` need the data:
+        the workload records the split sizes once it has loaded them (``recorded_sizes``)."""
+        from workloads.tts import requirements  # (deferred: it imports this module)
+        from workloads.tts.revcol import ARCHS  # (deferred: imports torch)
+
+        checkpoint = requirements.backbone_checkpoint(self, env.data_root, env.scale)
+        heads = requirements.heads_checkpoint(self, env.data_root)
+        return replace(self, columns=self.columns or ARCHS[self.arch].columns,
+                       checkpoint=str(checkpoint) if checkpoint else "", heads_checkpoint=str(heads) if heads else "")
+
+    def recorded_sizes(self, n_train: int, n_test: int) -> "TTSConfig":
+        """``self`` with the data-dependent sentinels as they ran: ``n_train``/``n_test`` = the loaded split sizes
+        (0 = the whole split; synthetic: ``data.SYNTHETIC_SIZES``; a cap above the split's size: the split) and,
+        for one Table 1 row, ``latency_images: 0`` (or more than the set holds) = the ``n_test`` images timed
+        (``measure.timing_images``)."""
+        out = replace(self, n_train=n_train, n_test=n_test)
+        if self.experiment == "exits" and (self.latency_images <= 0 or self.latency_images > n_test):
+            out = replace(out, latency_images=n_test)  # (Fig. 4 times each set's own images: stays 0 = all)
+        return out
+
+    def not_applicable(self) -> set[str]:
+        """Fields this run never reads (MLflow groups them in one param): the other experiment's, and the
+        training settings of a stage whose weights come from a file."""
+        unused = set(SPECIALIZE_FIELDS) if self.experiment == "exits" else {"policy"}
+        if self.checkpoint or self.heads_checkpoint:  # the backbone + last head are loaded, not trained
+            unused |= {"source_epochs", "source_lr", "source_batch_size"}
+        if self.heads_checkpoint:  # the whole early-exit model is loaded
+            unused |= {"head_epochs", "head_lr", "checkpoint"}
+        return unused
+
+
+# Fields only Fig. 4's test-time specialization reads (workloads.tts.workload._run_specialize).
+SPECIALIZE_FIELDS = ("subset", "stream_split", "stream_pick", "n_stream_per_class", "lr", "momentum", "batch_size",
+                     "adapt_threshold", "thresholds")

@@ -72,6 +72,8 @@ def run(cfg: TTSConfig, ctx: Context) -> None:
     info = dataset_info(cfg.dataset)
     train = load_split(cfg.dataset, "train", n=cfg.n_train, root=ctx.data_root, seed=ctx.seed)
     test = load_split(cfg.dataset, "test", n=cfg.n_test, root=ctx.data_root, seed=ctx.seed)
+    # MLflow params: the split sizes and timed images need the data (the runners recorded cfg.resolved already)
+    ctx.record_config(cfg.resolved(ctx).recorded_sizes(len(train), len(test)))
     recipe = ModelRecipe(cfg.dataset, cfg.arch, cfg.columns, cfg.n_train, cfg.source_epochs, cfg.source_lr,
                          cfg.source_batch_size, cfg.head_epochs, cfg.head_lr, ctx.seed, cfg.reversible,
                          cfg.checkpoint, cfg.heads_checkpoint)
