@@ -109,11 +109,13 @@ def plot_accuracy_compute(frame: pd.DataFrame, png: Path) -> None:
 
 register_table(TableSpec(
     id="cmsf-fig2.1", paper="CMSF", title="CMSF Fig. 2.1: linear top-1 (%) vs training FLOPs of the backbone (Eq. A.1)",
-    sweeps=("cmsf/table2_1.yaml", "cmsf/table2_1_multicrop.yaml", "cmsf/table2_6_semi.yaml"),
+    # the SSL panel only: table2_6's msf row would merge with table2_1's (same keys, other epochs)
+    sweeps=("cmsf/table2_1.yaml", "cmsf/table2_1_multicrop.yaml"),
     rows=("method", "multi_crop"), metrics=("linear", "train_flops_1e18", "total_pass_1e8"), fmt="{:.3g}",
     kind="figure", plot=plot_accuracy_compute,
     notes=MINI + " FLOPs at mini: the measured multiply-adds of the small CNN per image x Eq. A.1's passes. The "
-    "paper prints no numbers for this figure; the right panel draws Table 2.6 / A.11's."))
+    "paper prints no numbers for this figure. Left: our self-supervised runs (Fig. 2.1 left); right: the paper's "
+    "semi-supervised points (Table 2.6 top-1 at Table A.11 FLOPs)."))
 register_table(TableSpec(
     id="cmsf-fig2.5", paper="CMSF",
     title="CMSF Fig. 2.5: purity of the top-5 of C / of M / of the top-m of M (%) and median rank m, over training",
