@@ -38,7 +38,8 @@ class TableSpec:
     id:        ``<method>-table<N>`` / ``<method>-fig<N>`` (e.g. ``palm-table1``, ``compgs-fig3.4``).
     title:     what it shows, citing the paper ("PALM Table 1: CIFAR-10-C CTTA error (%)").
     paper:     group heading in the report: TTS, PALM, CMSF, SimReg, CompGS, NOLA, SlowFormer.
-    sweeps:    sweep files relative to ``sweeps/`` that produce its runs (``palm/table1.yaml``).
+    sweeps:    sweep files relative to ``sweeps/`` that produce its runs (``palm/table1.yaml``); empty for a
+               table no workload of this project runs (every row paper only: the published numbers alone).
     rows:      run params (resolved config keys) or tags (``seed`` excluded) whose values form the rows.
     columns:   run params whose values become column groups; empty means one column per metric.
     metrics:   summary metric names shown in the cells.
@@ -84,8 +85,8 @@ class TableSpec:
             raise ValueError(f"table {self.id}: headline {self.headline!r} is not one of its metrics {self.metrics}")
         if self.kind == "figure" and self.plot is None:
             raise ValueError(f"figure {self.id} needs a plot function")
-        if not self.sweeps:
-            raise ValueError(f"table {self.id} names no sweep")
+        if not self.sweeps and not self.published:
+            raise ValueError(f"table {self.id} names no sweep and no published CSV: it would render nothing")
 
 
 class UnknownTableError(ConfigError):

@@ -31,7 +31,11 @@ def table_status(spec: TableSpec, tracking_uri: str | None = None, cache: dict |
             parts.append(f"complete at {scale}")
         elif have:
             parts.append(f"partially run at {scale} ({have}/{want})")
-    return "; ".join(parts) or "runnable"
+    if parts:
+        return "; ".join(parts)
+    from results.producible import scale_produces
+
+    return "runnable" if any(scale_produces(spec, scale) for scale in SCALES) else "paper only"
 
 
 def _store_exists(tracking_uri: str | None) -> bool:

@@ -39,7 +39,9 @@ def test_every_cmsf_simreg_table_has_existing_sweeps_and_keys():
     for spec in tables.values():
         for rel in spec.sweeps:
             sweep = load_sweep(SWEEPS_DIR / rel, "smoke")
-            assert spec.id in sweep.reproduces, f"{rel} does not name {spec.id} in reproduces:"
+            # a table may also read the runs of another table's sweep (A.14 reads Table 2.7's head ablation)
+            named = [t.strip() for t in sweep.reproduces.split(",")]
+            assert named and set(named) <= set(all_tables()), f"{rel} reproduces {sweep.reproduces!r}: unknown ids"
         if spec.published:
             frame = pd.read_csv(PUBLISHED_DIR / spec.published, comment="#")
             assert list(frame.columns[: len(spec.rows)]) == list(spec.rows)
@@ -50,10 +52,11 @@ def test_every_cmsf_simreg_table_has_existing_sweeps_and_keys():
             assert set(frame.columns[len(spec.rows):]) & set(spec.metrics), f"{spec.id}: no published column we measure"
 
 
-def test_every_transcribed_csv_but_detection_is_rendered_by_a_table():
+def test_every_transcribed_csv_is_rendered_by_a_table():
     used = {t.published for t in all_tables().values() if t.published}
-    assert set(SHAPES) - used == {"simreg-table2.12.csv"}
-    assert "cmsf-tableA.4.csv" not in used     # paper only: the cross-modal video experiment is not run here
+    assert set(SHAPES) <= used
+    # the experiments outside the workloads (cross-modal video, VOC detection) render as paper-only tables
+    assert all_tables()["cmsf-tableA.4"].sweeps == ()
 
 
 def test_list_valued_row_keys_match_how_runs_are_keyed():

@@ -185,7 +185,6 @@ EXPECTED: dict[str, tuple[int, int]] = {
 
 # Key-column counts of CSVs that no TableSpec renders (paper scale only, or outside this project's workloads).
 UNRENDERED_KEYS: dict[str, int] = {
-    "cmsf-tableA.4.csv": 1,     # method (model chain); paper only: the video experiment has no sweep to render it
     "nola-table3.15.csv": 7,    # arch, method, target, rank, basis_size, trainable_k, trainable_params
     "nola-tableB.12.csv": 4,    # arch, method, target, trainable_k
 }

@@ -152,3 +152,17 @@ def test_status_counts_expected_vs_finished_trials(store, tmp_path):
     assert table_status(spec, uri) == "complete at mini"
     assert table_status(spec, uri, cache={}) == "complete at mini"  # one query per experiment, same answer
     assert table_status(spec, uri, cache=False) == "runnable"  # no store yet: nothing ran
+
+
+def test_a_table_no_sweep_produces_is_paper_only(tmp_path):
+    """Status: a table without sweeps (CMSF A.4, video) or whose filter no trial meets is "paper only", and it
+    renders every published row as such, with no missing-cell hint to run it."""
+    from results.render import render
+    from results.spec import get_table
+    from results.status import table_status
+
+    for table_id in ("cmsf-tableA.4", "simreg-table2.12"):
+        assert table_status(get_table(table_id), cache=False) == "paper only"
+    rendered = render(get_table("cmsf-tableA.4"), "smoke", tracking_uri=f"sqlite:///{tmp_path}/m.db")
+    assert rendered.paper_only_rows == 8 and rendered.missing_cells == 0
+    assert "orchestrator reproduce" not in rendered.footer()
