@@ -113,6 +113,39 @@ def write_imagenet_c(root: Path, corruptions: Sequence[str] = CORRUPTIONS, sever
     return base
 
 
+def write_cub200(root: Path, classes: Sequence[str] = ("001.Black_footed_Albatross", "002.Laysan_Albatross"),
+                 train_per_class: int = 6, test_per_class: int = 2, size: int = 40, seed: int = 0) -> Path:
+    """CUB-200-2011 as released: ``CUB_200_2011/{images/<class>/*.jpg, images.txt, image_class_labels.txt,
+    train_test_split.txt}`` (1-based ids, class by folder order, 1 = train); images are not square."""
+    rng = np.random.default_rng(seed)
+    base = Path(root) / "CUB_200_2011"
+    lines: dict[str, list[str]] = {"images.txt": [], "image_class_labels.txt": [], "train_test_split.txt": []}
+    i = 0
+    for c, (name, colour) in enumerate(zip(classes, rng.integers(0, 256, (len(classes), 3)))):
+        for j in range(train_per_class + test_per_class):
+            i += 1
+            rel = f"{name}/{name.split('.', 1)[1]}_{j:04d}.jpg"
+            x = np.clip(colour[None, None, :] + rng.integers(-30, 30, (size, size + 8, 3)), 0, 255).astype(np.uint8)
+            (base / "images" / name).mkdir(parents=True, exist_ok=True)
+            Image.fromarray(x).save(base / "images" / rel, quality=90)
+            lines["images.txt"].append(f"{i} {rel}")
+            lines["image_class_labels.txt"].append(f"{i} {c + 1}")
+            lines["train_test_split.txt"].append(f"{i} {int(j < train_per_class)}")
+    for f, rows in lines.items():
+        (base / f).write_text("\n".join(rows) + "\n")
+    return base
+
+
+def write_caltech101(root: Path, classes: Sequence[str] = ("BACKGROUND_Google", "accordion"), per_class: int = 32,
+                     size: int = 24, seed: int = 0) -> Path:
+    """Caltech-101 as released: ``caltech101/101_ObjectCategories/<class>/image_<0001>.jpg`` (no split files)."""
+    rng = np.random.default_rng(seed)
+    base = Path(root) / "caltech101" / "101_ObjectCategories"
+    for name, colour in zip(classes, rng.integers(0, 256, (len(classes), 3))):
+        _jpegs(base / name, per_class, size, colour, rng, prefix="image")
+    return base
+
+
 def write_e2e(root: Path, rows: Sequence[tuple[str, str]] | None = None) -> Path:
     """The E2E NLG challenge CSVs ``e2e/trainset.csv`` and ``e2e/testset_w_refs.csv`` (columns ``mr,ref``)."""
     rows = rows or [("name[Aromi], eatType[pub]", "Aromi is a pub."), ("name[Cotto], eatType[pub]", "Cotto is a pub."),

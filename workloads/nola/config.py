@@ -9,7 +9,7 @@ from typing import Any, Literal
 class NolaConfig:
     experiment: Literal["fewshot", "scratch", "subspace", "e2e"] = "fewshot"  # Tables 3.15/3.16 | B.10 | Fig. 3.7 | 3.10-3.13
     method: Literal["linear", "full", "lora", "nola", "pranc"] = "nola"  # what is trained
-    dataset: str = "auto"            # auto: synthetic (smoke), digits (mini), cifar10 / mnist (paper)
+    dataset: str = "auto"            # auto: synthetic (smoke), digits (mini), cifar10 / mnist (paper); few-shot: + cub200, caltech101
     target_corruption: str = "gaussian_noise"  # few-shot target task at mini: digits-c with this corruption
     target_severity: int = 3         # its severity (1..5)
     arch: str = "auto"               # auto: small_vit (fewshot), mlp (scratch), gpt2-tiny/gpt2-mini (e2e smoke/mini); or resnet20, vit_base_patch16_224, gpt2-medium, gpt2-large

@@ -6,12 +6,15 @@ from pathlib import Path
 
 from workloads.common.requirements import (Requirement, checkpoint_dir, checkpoint_requirement, dataset_requirement,
                                            datasets, missing_of, under_root)
+from workloads.common.transfer_layouts import TRANSFER_SETS, missing_files
 from workloads.nola.config import NolaConfig
 
 E2E_FOLDER = "e2e"
 E2E_FILES = ("trainset.csv", "testset_w_refs.csv")
 # the paper's few-shot backbone when none is named, and its data set
 PAPER_BACKBONE, PAPER_FEWSHOT_DATA, PAPER_SCRATCH_DATA = "vit_b16_in21k", "cifar10", "mnist"
+# Table 3.15's columns read in their release layouts (workloads.nola.fewshot_transfer)
+FEWSHOT_TRANSFER_SETS = ("cub200", "caltech101")
 GPT2_FILES_HINT = ("GPT2LMHeadModel.from_pretrained(arch).save_pretrained(DIR) and "
                    "AutoTokenizer.from_pretrained(arch).save_pretrained(DIR)")
 
@@ -67,7 +70,13 @@ def requirements(cfg: NolaConfig, data_root: str | Path, scale: str) -> list[Req
         return [data, ckpt]
     if cfg.experiment == "scratch":
         return datasets(dataset_requirement(scratch_dataset(cfg, scale), data_root, splits=("train", "test")))
-    out = datasets(dataset_requirement(fewshot_dataset(cfg, scale), data_root, splits=("train",)))
+    name = fewshot_dataset(cfg, scale)
+    if name in FEWSHOT_TRANSFER_SETS:
+        info = TRANSFER_SETS[name]
+        out = [Requirement("data", name, Path(data_root) / info.folder, info.layout, missing_files(name, data_root),
+                           info.source)]
+    else:
+        out = datasets(dataset_requirement(name, data_root, splits=("train",)))
     if scale == "paper" or cfg.backbone:
         from workloads.nola.vit_checkpoint import backbone_info
 

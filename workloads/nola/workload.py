@@ -18,7 +18,7 @@ from workloads.nola.lora import LoRADelta
 from workloads.nola.nola import NOLADelta
 from workloads.nola.param_counts import checkpoint_bytes
 from workloads.nola.pranc import PRANCModel
-from workloads.nola.requirements import fewshot_dataset, scratch_dataset
+from workloads.nola.requirements import FEWSHOT_TRANSFER_SETS, fewshot_dataset, scratch_dataset
 from workloads.nola.subspace import covariance_rank, nola_samples, pranc_samples
 from workloads.nola.vit_checkpoint import CheckpointMissing, backbone_info, load_pretrained_vit, resolve_checkpoint
 
@@ -97,6 +97,26 @@ def _fewshot_data(cfg: NolaConfig, ctx: Context):
     return x, y, name
 
 
+def _fewshot_splits(cfg: NolaConfig, ctx: Context):
+    """(train images, labels, test images, labels, source name, classes). CUB-200 / Caltech-101: the authors' k-shot
+    draw from the training images, scored on the test split (``fewshot_transfer``); the other sets: k shots of
+    the loaded split, scored on the rest of it."""
+    name = fewshot_dataset(cfg, ctx.scale)
+    if name in FEWSHOT_TRANSFER_SETS:
+        if ctx.scale != "paper" and not cfg.backbone:
+            raise ConfigError(f"dataset {name!r} adapts a pre-trained 224-px timm ViT: run it at --scale paper or "
+                              "name a `backbone` (its checkpoint under $ORCHESTRATOR_DATA/checkpoints/nola/); the "
+                              "small ViT trained here below paper scale has no source data set for it.")
+        from workloads.nola.fewshot_transfer import transfer_fewshot
+
+        d = transfer_fewshot(name, ctx.data_root, cfg.shots, cfg.sample)
+        return d.x_train, d.y_train, d.x_test, d.y_test, name, d.num_classes
+    x, y, source = _fewshot_data(cfg, ctx)
+    train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
+        torch.arange(len(y)), torch.arange(len(y)))
+    return x[train_idx], y[train_idx], x[test_idx], y[test_idx], source, int(y.max()) + 1
+
+
 def _source_vit(cfg: NolaConfig, ctx: Context, source: str, num_classes: int) -> nn.Module:
     from workloads.common.source_model import get_source_model
 
@@ -142,10 +162,8 @@ def fewshot_steps(cfg: NolaConfig, n_train: int) -> int:
 
 def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     """Tables 3.15/3.16: few-shot classification with a new head plus Linear / Full-FT / LoRA / NOLA."""
-    x, y, source = _fewshot_data(cfg, ctx)
-    train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
-        torch.arange(len(y)), torch.arange(len(y)))
-    model = _source_vit(cfg, ctx, source, int(y.max()) + 1).cpu()
+    xtr, ytr, xte, yte, source, num_classes = _fewshot_splits(cfg, ctx)
+    model = _source_vit(cfg, ctx, source, num_classes).cpu()
     head = model.get_submodule(_head_name(model))
     # The target task's head is fresh (new label space) and always trained, as in the paper.
     torch.nn.init.trunc_normal_(head.weight, std=0.02)
@@ -166,10 +184,10 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     others = [p for p in model.parameters() if p.requires_grad and all(p is not h for h in head_params)]
     # head_lr <= 0: the head shares lr, as with the authors' single Adam (vit/train_timm.py l.287)
     groups = [{"params": head_params, "lr": cfg.head_lr if cfg.head_lr > 0 else cfg.lr}] + ([{"params": others, "lr": cfg.lr}] if others else [])
-    xtr, ytr = x[train_idx].to(ctx.device), y[train_idx].to(ctx.device)
+    xtr, ytr = xtr.to(ctx.device), ytr.to(ctx.device)
     t0 = time.perf_counter()
     # vit/train_timm.py l.286-288: cross-entropy with label smoothing 0.1, cosine schedule down to 1e-6
-    final_loss = fit(model, xtr, ytr, param_groups=groups, steps=fewshot_steps(cfg, len(train_idx)), batch_size=cfg.batch_size, seed=ctx.seed,
+    final_loss = fit(model, xtr, ytr, param_groups=groups, steps=fewshot_steps(cfg, len(ytr)), batch_size=cfg.batch_size, seed=ctx.seed,
                      report=lambda s, loss: ctx.report(s, loss=loss), label_smoothing=cfg.label_smoothing,
                      lr_min=cfg.lr_min)
     seconds = time.perf_counter() - t0
@@ -185,7 +203,7 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     from workloads.nola.inject import merge_all
 
     merge_all(model)
-    summary["accuracy"] = accuracy(model, x[test_idx].to(ctx.device), y[test_idx].to(ctx.device))
+    summary["accuracy"] = accuracy(model, xte.to(ctx.device), yte.to(ctx.device))
     if cfg.method in ("lora", "nola"):
         summarise_adapter(cfg, model, summary)
     ctx.summary(**summary)
