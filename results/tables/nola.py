@@ -141,9 +141,9 @@ register_table(TableSpec(
     sweeps=("nola/table3_16_fewshot.yaml", "nola/table3_16_fewshot_lora.yaml"),
     rows=("arch", "method", "target", "rank", "basis_size"), columns=("dataset", "shots"), metrics=("accuracy",),
     fmt="{:.1f}", published="nola-table3.16.csv",
-    notes=MINI + " Aircraft, Food101, Pets and SUN397 have no loader here, so their columns (and the nearest-neighbour "
-          "row) are paper only; paper scale runs the same rows with ViT-B in21k on CIFAR-10/100. Ours carry the "
-          "config's arch (the small ViT below paper scale) and so render beside the paper's vit_b rows."))
+    notes=MINI + " Paper scale runs the same rows with ViT-B in21k on Aircraft, Food101, Pets and SUN397 in their "
+          "release layouts; the nearest-neighbour row is paper only. Ours carry the config's arch (the small ViT "
+          "below paper scale) and so render beside the paper's vit_b rows."))
 SCRATCH_IMAGENET100 = (
     "The paper trains ResNet18 from scratch on ImageNet-100; this workload has no ImageNet-100 or ResNet18 "
     "from-scratch path (and no HashedNet), so those numbers are paper only at paper scale and the HashedNet row at "

@@ -11,12 +11,12 @@ from PIL import Image
 from orchestrator.context import LocalContext
 from orchestrator.registry import ConfigError, build_config, get_workload
 from orchestrator.spec import dump_trials, load_sweep
-from support.real_format import timm_vit_layout_state, write_caltech101, write_cub200
+from support.real_format import timm_vit_layout_state, write_caltech101, write_cub200, write_pets
 from workloads.common.datasets import DatasetMissingError
 from workloads.common.transfer_datasets import transfer_samples
 from workloads.nola.config import NolaConfig
 from workloads.nola.fewshot import kshot_per_class
-from workloads.nola.fewshot_transfer import transfer_fewshot
+from workloads.nola.fewshot_transfer import as_unit_float, transfer_fewshot
 from workloads.nola.requirements import requirements
 from workloads.nola.vit_checkpoint import default_checkpoint_path, resize_center_crop
 
@@ -61,7 +61,8 @@ def test_cub_shots_from_train_scored_on_test_with_the_authors_transform(tmp_path
     with Image.open(first_test) as img:
         ref = transforms.Compose([transforms.Resize(256), transforms.CenterCrop(224),
                                   transforms.ToTensor()])(img.convert("RGB"))
-    torch.testing.assert_close(resize_center_crop(d.x_test[:1], 224)[0], ref, atol=1e-6, rtol=0)
+    assert d.x_test.dtype == torch.uint8 and d.x_train.dtype == torch.float32
+    torch.testing.assert_close(resize_center_crop(as_unit_float(d.x_test[:1]), 224)[0], ref, atol=1e-6, rtol=0)
 
 
 def test_missing_folders_name_the_path_in_the_trial_and_in_doctor(tmp_path):
@@ -73,6 +74,10 @@ def test_missing_folders_name_the_path_in_the_trial_and_in_doctor(tmp_path):
         assert reqs[0].name == name and not reqs[0].found and reqs[0].path == tmp_path / "data" / path.split("/")[0]
     write_cub200(tmp_path / "data")
     assert requirements(NolaConfig(experiment="fewshot", dataset="cub200"), tmp_path / "data", "paper")[0].found
+    for name, folder in (("aircraft", "fgvc-aircraft-2013b"), ("food101", "food-101"), ("pets", "oxford-iiit-pet"),
+                         ("sun397", "SUN397")):   # Table 3.16's sets
+        (req, _) = requirements(NolaConfig(experiment="fewshot", dataset=name), tmp_path / "data", "paper")
+        assert req.name == name and not req.found and req.path == tmp_path / "data" / folder
 
 
 def test_below_paper_scale_without_a_backbone_is_a_clear_error(tmp_path):
@@ -83,7 +88,9 @@ def test_below_paper_scale_without_a_backbone_is_a_clear_error(tmp_path):
 
 def test_paper_sweeps_cover_the_tables_data_set_columns():
     for sweep, table in (("nola/fewshot_vit.yaml", "nola-table3.15"), ("nola/fewshot_vit_text.yaml", "nola-table3.15"),
-                         ("nola/tableB12_qv_mlp.yaml", "nola-tableB.12")):
+                         ("nola/tableB12_qv_mlp.yaml", "nola-tableB.12"),
+                         ("nola/table3_16_fewshot.yaml", "nola-table3.16"),
+                         ("nola/table3_16_fewshot_lora.yaml", "nola-table3.16")):
         lines = [l for l in (ROOT / "results" / "published" / f"{table}.csv").read_text().splitlines()
                  if not l.startswith("#")]
         header = next(csv.reader(lines))
@@ -92,10 +99,10 @@ def test_paper_sweeps_cover_the_tables_data_set_columns():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["cub200", "caltech101"])
+@pytest.mark.parametrize("name", ["cub200", "caltech101", "pets"])
 def test_paper_scale_fewshot_trial_on_the_release_layout(tmp_path, name):
     data = tmp_path / "data"
-    (write_cub200 if name == "cub200" else write_caltech101)(data)
+    {"cub200": write_cub200, "caltech101": write_caltech101, "pets": write_pets}[name](data)
     path = default_checkpoint_path(data, "vit_b16_in21k")
     path.parent.mkdir(parents=True)
     torch.save(timm_vit_layout_state(), path)

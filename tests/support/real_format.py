@@ -146,6 +146,26 @@ def write_caltech101(root: Path, classes: Sequence[str] = ("BACKGROUND_Google", 
     return base
 
 
+def write_pets(root: Path, breeds: Sequence[str] = ("Abyssinian", "beagle"), trainval_per_class: int = 6,
+               test_per_class: int = 2, size: int = 24, seed: int = 0) -> Path:
+    """Oxford-IIIT Pet as released: ``oxford-iiit-pet/{images/<Breed>_<n>.jpg, annotations/trainval.txt,
+    annotations/test.txt}`` (lines "<image> <class id 1..> <species> <breed id>")."""
+    rng = np.random.default_rng(seed)
+    base = Path(root) / "oxford-iiit-pet"
+    lists: dict[str, list[str]] = {"trainval": [], "test": []}
+    for c, (breed, colour) in enumerate(zip(breeds, rng.integers(0, 256, (len(breeds), 3)))):
+        (base / "images").mkdir(parents=True, exist_ok=True)
+        for j in range(trainval_per_class + test_per_class):
+            image = f"{breed}_{j:04d}"
+            x = np.clip(colour[None, None, :] + rng.integers(-30, 30, (size, size, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(x).save(base / "images" / f"{image}.jpg", quality=90)
+            lists["trainval" if j < trainval_per_class else "test"].append(f"{image} {c + 1} 1 {c + 1}")
+    (base / "annotations").mkdir(parents=True, exist_ok=True)
+    for part, rows in lists.items():
+        (base / "annotations" / f"{part}.txt").write_text("\n".join(rows) + "\n")
+    return base
+
+
 def write_e2e(root: Path, rows: Sequence[tuple[str, str]] | None = None) -> Path:
     """The E2E NLG challenge CSVs ``e2e/trainset.csv`` and ``e2e/testset_w_refs.csv`` (columns ``mr,ref``)."""
     rows = rows or [("name[Aromi], eatType[pub]", "Aromi is a pub."), ("name[Cotto], eatType[pub]", "Cotto is a pub."),

@@ -13,8 +13,8 @@ E2E_FOLDER = "e2e"
 E2E_FILES = ("trainset.csv", "testset_w_refs.csv")
 # the paper's few-shot backbone when none is named, and its data set
 PAPER_BACKBONE, PAPER_FEWSHOT_DATA, PAPER_SCRATCH_DATA = "vit_b16_in21k", "cifar10", "mnist"
-# Table 3.15's columns read in their release layouts (workloads.nola.fewshot_transfer)
-FEWSHOT_TRANSFER_SETS = ("cub200", "caltech101")
+# Tables 3.15 / B.12 and 3.16's columns read in their release layouts (workloads.nola.fewshot_transfer)
+FEWSHOT_TRANSFER_SETS = ("cub200", "caltech101", "aircraft", "food101", "pets", "sun397")
 GPT2_FILES_HINT = ("GPT2LMHeadModel.from_pretrained(arch).save_pretrained(DIR) and "
                    "AutoTokenizer.from_pretrained(arch).save_pretrained(DIR)")
 

@@ -12,6 +12,7 @@ from orchestrator.registry import ConfigError
 from workloads.nola.adapted import AdaptedLayer
 from workloads.nola.config import NolaConfig
 from workloads.nola.fewshot import sample_few_shot
+from workloads.nola.fewshot_transfer import as_unit_float, transfer_fewshot
 from workloads.nola.inject import AdapterSpec, inject_adapters, trainable_count
 from workloads.nola.loop import accuracy, fit
 from workloads.nola.lora import LoRADelta
@@ -98,23 +99,29 @@ def _fewshot_data(cfg: NolaConfig, ctx: Context):
 
 
 def _fewshot_splits(cfg: NolaConfig, ctx: Context):
-    """(train images, labels, test images, labels, source name, classes). CUB-200 / Caltech-101: the authors' k-shot
-    draw from the training images, scored on the test split (``fewshot_transfer``); the other sets: k shots of
-    the loaded split, scored on the rest of it."""
+    """(train images, labels, test images, labels, source name, classes). The transfer sets (CUB-200, Caltech-101,
+    Aircraft, Food101, Pets, SUN397): the authors' k-shot draw from the training images, scored on the test split
+    (``fewshot_transfer``); the other sets: k shots of the loaded split, scored on the rest of it."""
     name = fewshot_dataset(cfg, ctx.scale)
     if name in FEWSHOT_TRANSFER_SETS:
         if ctx.scale != "paper" and not cfg.backbone:
             raise ConfigError(f"dataset {name!r} adapts a pre-trained 224-px timm ViT: run it at --scale paper or "
                               "name a `backbone` (its checkpoint under $ORCHESTRATOR_DATA/checkpoints/nola/); the "
                               "small ViT trained here below paper scale has no source data set for it.")
-        from workloads.nola.fewshot_transfer import transfer_fewshot
-
         d = transfer_fewshot(name, ctx.data_root, cfg.shots, cfg.sample)
         return d.x_train, d.y_train, d.x_test, d.y_test, name, d.num_classes
     x, y, source = _fewshot_data(cfg, ctx)
     train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
         torch.arange(len(y)), torch.arange(len(y)))
     return x[train_idx], y[train_idx], x[test_idx], y[test_idx], source, int(y.max()) + 1
+
+
+def chunked_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, chunk: int = 2048) -> float:
+    """Top-1 accuracy (%) over ``x`` in chunks moved to ``device`` (uint8 test images are scaled to [0, 1] per chunk,
+    so a large test split never sits on the device or in float at once)."""
+    correct = sum(round(accuracy(model, as_unit_float(x[i:i + chunk].to(device)), y[i:i + chunk].to(device))
+                        * len(y[i:i + chunk]) / 100.0) for i in range(0, len(y), chunk))
+    return 100.0 * correct / max(1, len(y))
 
 
 def _source_vit(cfg: NolaConfig, ctx: Context, source: str, num_classes: int) -> nn.Module:
@@ -203,7 +210,7 @@ def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     from workloads.nola.inject import merge_all
 
     merge_all(model)
-    summary["accuracy"] = accuracy(model, xte.to(ctx.device), yte.to(ctx.device))
+    summary["accuracy"] = chunked_accuracy(model, xte, yte, ctx.device)
     if cfg.method in ("lora", "nola"):
         summarise_adapter(cfg, model, summary)
     ctx.summary(**summary)
