@@ -11,7 +11,7 @@ from PIL import Image
 from orchestrator.context import LocalContext
 from orchestrator.registry import ConfigError, build_config, get_workload
 from orchestrator.spec import dump_trials, load_sweep
-from support.real_format import timm_vit_layout_state, write_caltech101, write_cub200, write_pets
+from support.real_format import timm_vit_layout_state, write_caltech101, write_cifar, write_cub200, write_pets
 from workloads.common.datasets import DatasetMissingError
 from workloads.common.transfer_datasets import transfer_samples
 from workloads.nola.config import NolaConfig
@@ -63,6 +63,28 @@ def test_cub_shots_from_train_scored_on_test_with_the_authors_transform(tmp_path
                                   transforms.ToTensor()])(img.convert("RGB"))
     assert d.x_test.dtype == torch.uint8 and d.x_train.dtype == torch.float32
     torch.testing.assert_close(resize_center_crop(as_unit_float(d.x_test[:1]), 224)[0], ref, atol=1e-6, rtol=0)
+
+
+def test_cifar_at_paper_scale_draws_from_train_and_scores_the_test_batch(tmp_path):
+    """vit/dataloader.py: the k shots come from train/, the score from val/ (CIFAR's test batch)."""
+    import pickle
+
+    from workloads.nola.workload import fewshot_splits
+
+    base = write_cifar(tmp_path / "data", "cifar10", n_train=40, n_test=10)
+    cfg = build_config(get_workload("nola"), {"experiment": "fewshot", "dataset": "cifar10", "shots": 2, "sample": 3})
+    xtr, ytr, xte, yte, source, classes = fewshot_splits(cfg, _paper_ctx(tmp_path))
+    with open(base / "test_batch", "rb") as fh:
+        test_labels = pickle.load(fh)["labels"]
+    train_labels = []
+    for i in range(1, 6):
+        with open(base / f"data_batch_{i}", "rb") as fh:
+            train_labels += pickle.load(fh)["labels"]
+    assert yte.tolist() == list(test_labels) and xte.shape[0] == 10 and (source, classes) == ("cifar10", 10)
+    assert ytr.tolist() == [train_labels[i] for i in kshot_per_class(torch.tensor(train_labels), 2, 3).tolist()]
+    reqs = requirements(cfg, tmp_path / "data", "paper")
+    missing = requirements(cfg, tmp_path / "none", "paper")[0].missing
+    assert reqs[0].found and tmp_path / "none" / base.name / "test_batch" in missing
 
 
 def test_missing_folders_name_the_path_in_the_trial_and_in_doctor(tmp_path):

@@ -15,6 +15,8 @@ E2E_FILES = ("trainset.csv", "testset_w_refs.csv")
 PAPER_BACKBONE, PAPER_FEWSHOT_DATA, PAPER_SCRATCH_DATA = "vit_b16_in21k", "cifar10", "mnist"
 # Tables 3.15 / B.12 and 3.16's columns read in their release layouts (workloads.nola.fewshot_transfer)
 FEWSHOT_TRANSFER_SETS = ("cub200", "caltech101", "aircraft", "food101", "pets", "sun397")
+# read from their pickles: the k shots from the training batches, scored on the test batch (vit/dataloader.py)
+CIFAR_FEWSHOT = ("cifar10", "cifar100")
 GPT2_FILES_HINT = ("GPT2LMHeadModel.from_pretrained(arch).save_pretrained(DIR) and "
                    "AutoTokenizer.from_pretrained(arch).save_pretrained(DIR)")
 
@@ -76,7 +78,8 @@ def requirements(cfg: NolaConfig, data_root: str | Path, scale: str) -> list[Req
         out = [Requirement("data", name, Path(data_root) / info.folder, info.layout, missing_files(name, data_root),
                            info.source)]
     else:
-        out = datasets(dataset_requirement(name, data_root, splits=("train",)))
+        splits = ("train", "test") if name in CIFAR_FEWSHOT and scale != "smoke" else ("train",)
+        out = datasets(dataset_requirement(name, data_root, splits=splits))
     if scale == "paper" or cfg.backbone:
         from workloads.nola.vit_checkpoint import backbone_info
 

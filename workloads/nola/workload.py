@@ -11,7 +11,7 @@ from orchestrator.context import Context
 from orchestrator.registry import ConfigError
 from workloads.nola.adapted import AdaptedLayer
 from workloads.nola.config import NolaConfig
-from workloads.nola.fewshot import sample_few_shot
+from workloads.nola.fewshot import kshot_per_class, sample_few_shot
 from workloads.nola.fewshot_transfer import as_unit_float, transfer_fewshot
 from workloads.nola.inject import AdapterSpec, inject_adapters, trainable_count
 from workloads.nola.loop import accuracy, fit
@@ -19,7 +19,7 @@ from workloads.nola.lora import LoRADelta
 from workloads.nola.nola import NOLADelta
 from workloads.nola.param_counts import checkpoint_bytes
 from workloads.nola.pranc import PRANCModel
-from workloads.nola.requirements import FEWSHOT_TRANSFER_SETS, fewshot_dataset, scratch_dataset
+from workloads.nola.requirements import CIFAR_FEWSHOT, FEWSHOT_TRANSFER_SETS, fewshot_dataset, scratch_dataset
 from workloads.nola.subspace import covariance_rank, nola_samples, pranc_samples
 from workloads.nola.vit_checkpoint import CheckpointMissing, backbone_info, load_pretrained_vit, resolve_checkpoint
 
@@ -98,10 +98,11 @@ def _fewshot_data(cfg: NolaConfig, ctx: Context):
     return x, y, name
 
 
-def _fewshot_splits(cfg: NolaConfig, ctx: Context):
+def fewshot_splits(cfg: NolaConfig, ctx: Context):
     """(train images, labels, test images, labels, source name, classes). The transfer sets (CUB-200, Caltech-101,
     Aircraft, Food101, Pets, SUN397): the authors' k-shot draw from the training images, scored on the test split
-    (``fewshot_transfer``); the other sets: k shots of the loaded split, scored on the rest of it."""
+    (``fewshot_transfer``); CIFAR the same from its pickles; the small sets (digits, synthetic): k shots of the
+    loaded split, scored on the rest of it."""
     name = fewshot_dataset(cfg, ctx.scale)
     if name in FEWSHOT_TRANSFER_SETS:
         if ctx.scale != "paper" and not cfg.backbone:
@@ -110,6 +111,14 @@ def _fewshot_splits(cfg: NolaConfig, ctx: Context):
                               "small ViT trained here below paper scale has no source data set for it.")
         d = transfer_fewshot(name, ctx.data_root, cfg.shots, cfg.sample)
         return d.x_train, d.y_train, d.x_test, d.y_test, name, d.num_classes
+    if name in CIFAR_FEWSHOT and ctx.scale != "smoke":
+        # as the authors' vit/dataloader.py: k shots per class of the training set, scored on the test set
+        from workloads.common.datasets import load_dataset
+
+        x, y = _tensors(load_dataset(name, "train", root=ctx.data_root))
+        chosen = kshot_per_class(y, cfg.shots, cfg.sample) if cfg.shots else torch.arange(len(y))
+        xte, yte = _tensors(load_dataset(name, "test", root=ctx.data_root))
+        return x[chosen], y[chosen], xte, yte, name, int(max(y.max(), yte.max())) + 1
     x, y, source = _fewshot_data(cfg, ctx)
     train_idx, test_idx = sample_few_shot(y, cfg.shots, seed=1000 + cfg.sample) if cfg.shots else (
         torch.arange(len(y)), torch.arange(len(y)))
@@ -169,7 +178,7 @@ def fewshot_steps(cfg: NolaConfig, n_train: int) -> int:
 
 def run_fewshot(cfg: NolaConfig, ctx: Context) -> None:
     """Tables 3.15/3.16: few-shot classification with a new head plus Linear / Full-FT / LoRA / NOLA."""
-    xtr, ytr, xte, yte, source, num_classes = _fewshot_splits(cfg, ctx)
+    xtr, ytr, xte, yte, source, num_classes = fewshot_splits(cfg, ctx)
     model = _source_vit(cfg, ctx, source, num_classes).cpu()
     head = model.get_submodule(_head_name(model))
     # The target task's head is fresh (new label space) and always trained, as in the paper.
