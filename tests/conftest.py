@@ -16,13 +16,24 @@ os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
+@pytest.hookimpl(trylast=True)  # after xdist's own hook, which adds the group suffix to grouped node ids
 def pytest_collection_modifyitems(config, items):
     import torch
+
+    from support.xdist_groups import check_groups_kept
+
+    check_groups_kept(config, items)  # fail_if_groups_lost (below) fails grouped tests when xdist lost the groups
 
     skip_gpu = pytest.mark.skip(reason="needs CUDA")
     for item in items:
         if "gpu" in item.keywords and not torch.cuda.is_available():
             item.add_marker(skip_gpu)
+
+
+def pytest_runtest_setup(item):
+    from support.xdist_groups import fail_if_groups_lost
+
+    fail_if_groups_lost(item)
 
 
 @pytest.fixture(scope="session")
