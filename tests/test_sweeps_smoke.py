@@ -7,7 +7,9 @@ from orchestrator.spec import SWEEPS_DIR, all_sweep_files, load_sweep
 
 SWEEPS = [str(p.relative_to(SWEEPS_DIR)) for p in all_sweep_files()]
 
-pytestmark = [pytest.mark.xdist_group("ray")]
+# Its own group, so that every test of this module runs on one worker (the store below is per worker) and the
+# other worker runs the "ray" group beside it: this module alone is a third of the suite's time.
+pytestmark = [pytest.mark.xdist_group("smoke-sweeps")]
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,16 @@ import pytest
 
 from support.fault_harness import MOMENTS, SWEEPS, interrupt_case, run_case
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("ray")]
+# A group of its own: the matrix starts its own drivers and Rays (no ray_session), so it need not queue behind the
+# "ray" group's tests on one worker; the group keeps its tests on one worker, so the fixture below runs once.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("fault-matrix")]
 
 KILLS = [(kind, moment) for kind in SWEEPS for moment in MOMENTS]
 INTERRUPTS = [("grid", signal.SIGINT), ("asha", signal.SIGTERM)]
 
 
-# Session scope: xdist may interleave this module's tests with other "ray" group modules, and a module fixture
-# would then run the whole matrix again (seen: twice, ~7 min each on 2 cores).
+# Session scope, so the matrix runs once per worker whatever order the worker runs its tests in. It ran twice
+# (2 x ~4-6 min on 2 cores) while --dist loadgroup grouped nothing (tests/support/xdist_groups.py says why).
 @pytest.fixture(scope="session")
 def outcomes(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("faults")
