@@ -37,6 +37,14 @@ def pytest_runtest_setup(item):
 
 
 @pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory):
+    """One workload cache folder for this worker's in-process smoke trials. What a workload caches there (source
+    models, corrupted streams, warm-ups) is keyed by the settings that made it, so tests of different methods on
+    the same smoke source model train it once instead of once per test (~10 s each on 2 cores)."""
+    return tmp_path_factory.mktemp("smoke-cache")
+
+
+@pytest.fixture(scope="session")
 def ray_session():
     """One private local Ray for every Ray test of this worker (tests using it share an xdist group)."""
     from orchestrator.launch import ensure_ray

@@ -77,15 +77,11 @@ def test_unknown_reading_is_a_config_error():
         build_config(get_workload("palm"), {"reading": "text"})
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("palm-cache")  # both readings adapt the same cached source model (trained once)
-
-
 @pytest.mark.parametrize("reading", ["official", "paper"])
-def test_trial_records_reading_and_fractions_per_task(tmp_path, shared_cache, reading):
+def test_trial_records_reading_and_fractions_per_task(tmp_path, smoke_cache, reading):
     wl = get_workload("palm")
-    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=shared_cache)
+    # both readings (and the other PALM smoke tests of this worker) adapt the one cached source model
+    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=smoke_cache)
     wl.fn(build_config(wl, dict(dataset="synthetic", source_epochs=1, max_batches_per_task=1, n_per_task=32,
                                 method="palm", reading=reading)), ctx)
     s = {k: float(v) for k, v in ctx.summaries.items()}

@@ -10,17 +10,17 @@ TINY = dict(dataset="synthetic", source_epochs=1, max_batches_per_task=1, adacon
             ecotta_warmup_epochs=1, ecotta_warmup_samples=64)
 
 
-@pytest.mark.slow  # trains a 1-epoch source model: ~10 s on two idle cores
+@pytest.mark.slow  # the adaptation itself; the 1-epoch source model comes from the shared smoke cache
 @pytest.mark.parametrize("method", ["adacontrast", "ecotta"])
-def test_baseline_runs_ctta_steps(tmp_path, method):
+def test_baseline_runs_ctta_steps(tmp_path, smoke_cache, method):
     wl = get_workload("palm")
-    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=tmp_path / "c")
+    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=smoke_cache)
     wl.fn(build_config(wl, {**TINY, "method": method}), ctx)
     errors = {k: v for k, v in ctx.summaries.items() if "error" in k}
     assert len(errors) == 16, ctx.summaries  # 15 tasks and the mean
     assert all(0.0 <= float(v) <= 100.0 and not math.isnan(float(v)) for v in errors.values())
     if method == "ecotta":  # the warm-up is cached for the next trial of the same source model
-        assert list((tmp_path / "c" / "ecotta_warmup").glob("synthetic-*.pt"))
+        assert list((smoke_cache / "ecotta_warmup").glob("synthetic-*.pt"))
 
 
 def test_imagenetc_stream_has_the_codes_5000_samples_per_corruption():

@@ -22,7 +22,7 @@ def test_profile_metrics_names_only_the_figures_tasks():
     assert out == {"importance_glass_blur_d0": 2.0, "importance_snow_d0": 1.0}
 
 
-def test_a_palm_run_reports_the_fig2_profile(tmp_path, monkeypatch):
+def test_a_palm_run_reports_the_fig2_profile(tmp_path, smoke_cache, monkeypatch):
     import workloads.palm.workload as palm_run
 
     real = palm_run.ctta_stream                 # the figure's two tasks only: keeps the test short
@@ -30,7 +30,7 @@ def test_a_palm_run_reports_the_fig2_profile(tmp_path, monkeypatch):
     wl = get_workload("palm")
     cfg = build_config(wl, {"method": "palm", "dataset": "synthetic", "max_batches_per_task": 1, "source_epochs": 1,
                             "n_per_task": 16})
-    ctx = LocalContext(seed=0, scale="smoke", work_dir=tmp_path / "w", cache_dir=tmp_path / "c")
+    ctx = LocalContext(seed=0, scale="smoke", work_dir=tmp_path / "w", cache_dir=smoke_cache)
     wl.fn(cfg, ctx)
     for task in ("glass_blur", "snow"):
         values = [ctx.summaries[f"importance_{task}_d{k}"] for k in range(DEPTH_BINS)]

@@ -12,9 +12,9 @@ TINY = dict(dataset="synthetic", source_epochs=1, max_batches_per_task=1, cotta_
 
 
 @pytest.mark.parametrize("method", ["source", "bn_adapt", "tent", "cotta", "law", "surgical", "palm"])
-def test_method_runs_ctta_steps(tmp_path, method):
+def test_method_runs_ctta_steps(tmp_path, smoke_cache, method):
     wl = get_workload("palm")
-    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=tmp_path / "c")
+    ctx = LocalContext(seed=0, scale="smoke", device="cpu", work_dir=tmp_path / "w", cache_dir=smoke_cache)
     wl.fn(build_config(wl, {**TINY, "method": method}), ctx)
     errors = {k: v for k, v in ctx.summaries.items() if "error" in k}
     assert errors, ctx.summaries
