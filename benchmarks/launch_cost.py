@@ -17,6 +17,12 @@ real workload does) is launched in fresh processes:
 Each figure is the median of ``--repeats`` runs, with the load average beside it: on a shared machine
 wall time moves with the load, so the CPU time of the end-to-end driver is printed as well. Kernel launches
 and host syncs: n/a (no GPU work is timed here).
+
+Compiled bytecode: where Python may not write ``.pyc`` files (``PYTHONDONTWRITEBYTECODE=1``, as on the lent
+GPU image, with packages installed ``--no-compile``) every process of a launch (driver, Ray's GCS helpers,
+agents, the trial's worker) compiles Ray's and MLflow's sources again on every import: ~10 s of the end-to-end
+figure there. An ordinary ``pip install`` writes them; on such a machine run ``python -m compileall -q
+SITE_PACKAGES`` once first, or the figures measure the compiler. The script says which case it ran in.
 """
 from __future__ import annotations
 
@@ -112,6 +118,21 @@ def end_to_end(work: Path, env: dict[str, str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def bytecode_note() -> str:
+    """Whether Ray's and MLflow's modules load from compiled bytecode here (see the module docstring)."""
+    import importlib.util
+
+    missing = []
+    for name in ("ray", "mlflow"):
+        spec = importlib.util.find_spec(name)
+        if spec and spec.origin and not Path(importlib.util.cache_from_source(spec.origin)).exists():
+            missing.append(name)
+    if not missing:
+        return "ray and mlflow load from compiled .pyc"
+    writes = "" if sys.dont_write_bytecode else " (written on first import)"
+    return f"no .pyc for {', '.join(missing)}: sources compiled on import{writes}"
+
+
 def child_env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
     # The Ray workers import this module to find the probe workload (a plugin, as a private method would be).
@@ -154,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows.setdefault(name, []).append(seconds)
             load.append(os.getloadavg()[0])
     print(f"{os.cpu_count()} CPUs, load average {min(load):.1f}-{max(load):.1f} during the runs; "
-          f"{args.repeats} run(s) each, median (min-max) seconds; kernel launches / host syncs: n/a (no GPU work)")
+          f"{args.repeats} run(s) each, median (min-max) seconds; kernel launches / host syncs: n/a (no GPU work); "
+          f"{bytecode_note()}")
     for name, values in rows.items():
         print(f"{name:<52} {statistics.median(values):6.2f}  ({min(values):.2f}-{max(values):.2f})")
     if args.markdown:

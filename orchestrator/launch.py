@@ -248,8 +248,19 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=True)
         return
     info = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                    runtime_env=env, configure_logging=False)
+                    runtime_env=env, configure_logging=False, _system_config=PRIVATE_RAY_CONFIG)
     record_session(str(info.address_info.get("session_dir", "")))
+
+
+# Ray starts one idle worker per CPU as the first driver connects, for plain tasks. A Tune trial never runs in
+# one: Tune schedules its trainable actors in placement groups with a runtime env of their own (`env_vars`), and
+# Ray starts a fresh worker for such an actor (checked with Ray 2.60: the trial's actor is always a new process,
+# the prestarted ones stay idle to the end). So they were one Python process per CPU importing Ray beside the
+# driver's start and the first trial's worker, for nothing (16 on a 16-CPU node; on 2 cores their CPU time is
+# taken from the driver). The one plain task we run, the `gpu: auto` memory probe (once per sweep without a
+# measured peak), now starts its worker itself. Only set for the private Ray this driver starts; a cluster
+# (`--address`) keeps its operator's settings.
+PRIVATE_RAY_CONFIG = {"prestart_worker_first_driver": False}
 
 
 def check_resources(sweep: Sweep) -> None:
