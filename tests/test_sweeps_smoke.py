@@ -7,21 +7,54 @@ from orchestrator.spec import SWEEPS_DIR, all_sweep_files, load_sweep
 
 SWEEPS = [str(p.relative_to(SWEEPS_DIR)) for p in all_sweep_files()]
 
-# Its own group, so that every test of this module runs on one worker (the store below is per worker) and the
-# other worker runs the "ray" group beside it: this module alone is a third of the suite's time.
-pytestmark = [pytest.mark.xdist_group("smoke-sweeps")]
+# The sweeps run as two xdist groups of papers, so each worker runs one half into its own store and the halves'
+# `reproduce` tests render their papers' tables from them. One group was the suite's critical path (all ~100
+# launches in a row on one worker while the other idled); the halves are about even (baseline, load ~10:
+# compgs 393 s + palm ~320 s + tts vs cmsf 122 s + nola 416 s + simreg + slowformer).
+HALVES = {"smoke-sweeps-a": ("compgs", "palm", "tts"), "smoke-sweeps-b": ("cmsf", "nola", "simreg", "slowformer")}
+
+
+def paper_of_sweep(rel: str) -> str:
+    return rel.split("/")[0]
+
+
+def paper_of_table(spec) -> str:
+    return spec.id.split("-")[0]  # "palm-table1" -> "palm": the sweeps folder of the table's paper
+
+
+def half_of(paper: str) -> str:
+    """The xdist group of a paper's sweeps and tables ("smoke-sweeps-a" for a paper not listed yet: the test of
+    the halves below names it)."""
+    return next((group for group, papers in HALVES.items() if paper in papers), "smoke-sweeps-a")
+
+
+def in_its_half(rel: str):
+    return pytest.param(rel, marks=pytest.mark.xdist_group(half_of(paper_of_sweep(rel))))
 
 
 @pytest.fixture(scope="module")
 def smoke_store(tmp_path_factory):
-    """One MLflow store for every smoke sweep of this module, so the `reproduce all` test at its end renders
-    every table from these runs (finished trials skipped) instead of running each sweep a second time."""
+    """One MLflow store for the smoke sweeps this worker runs, so the `reproduce` test of each half at the end
+    renders its tables from these runs (finished trials skipped) instead of running each sweep a second time."""
     return f"sqlite:///{tmp_path_factory.mktemp('smoke-store') / 'mlruns.db'}"
 
 
 def test_there_are_sweeps_for_every_paper():
     folders = {s.split("/")[0] for s in SWEEPS if "/" in s}
     assert folders, "no sweep files found under sweeps/"
+
+
+def test_the_halves_hold_every_sweep_and_table():
+    """Each half's store must hold every sweep its tables read: every sweep folder is in one half, every table
+    reads only its own paper's sweeps, and the halves' tables together are `reproduce all`'s."""
+    from results.reproduce import select_tables
+
+    listed = [p for papers in HALVES.values() for p in papers]
+    assert len(listed) == len(set(listed)), HALVES
+    assert not {paper_of_sweep(s) for s in SWEEPS} - set(listed), "a sweeps folder is in no half of HALVES"
+    tables = select_tables(["all"])
+    assert not [t.id for t in tables if paper_of_table(t) not in listed], "a table's paper is in no half"
+    assert not [(t.id, t.sweeps) for t in tables if {paper_of_sweep(s) for s in t.sweeps} - {paper_of_table(t)}]
 
 
 @pytest.mark.parametrize("rel", SWEEPS)
@@ -31,7 +64,7 @@ def test_sweep_validates_at_every_scale(rel):
         assert sweep.trials(), f"{rel} has no trials at {scale}"
 
 
-@pytest.mark.parametrize("rel", SWEEPS)
+@pytest.mark.parametrize("rel", [in_its_half(rel) for rel in SWEEPS])
 def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monkeypatch, smoke_store):
     from orchestrator.launch import run_sweep
     from results.render import MISSING, render
@@ -52,10 +85,12 @@ def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monke
 
 
 @pytest.mark.slow
-def test_reproduce_all_at_smoke_renders_every_table(tmp_path, ray_session, monkeypatch, smoke_store):
-    """`orchestrator reproduce all --scale smoke` (issue 19 item 3): every table and figure renders, filled from
-    its smoke sweeps or shown "paper only". Last in this module: the sweeps above already ran into the shared
-    store, so this costs the skipped launches and the rendering (run alone, it runs every smoke sweep first)."""
+@pytest.mark.parametrize("half", [pytest.param(group, marks=pytest.mark.xdist_group(group)) for group in HALVES])
+def test_reproduce_at_smoke_renders_every_table(half, tmp_path, ray_session, monkeypatch, smoke_store):
+    """`orchestrator reproduce` of every table of a half's papers at smoke scale (issue 19 item 3; the two halves
+    are `reproduce all --scale smoke`): every table and figure renders, filled from its smoke sweeps or shown
+    "paper only". Last of its group: the sweeps above already ran into this worker's store, so this costs the
+    skipped launches and the rendering (run alone, it runs the half's smoke sweeps first)."""
     import results.render as render_mod
     from results.producible import scale_produces
     from results.render import MISSING, PAPER_ONLY
@@ -64,15 +99,16 @@ def test_reproduce_all_at_smoke_renders_every_table(tmp_path, ray_session, monke
 
     monkeypatch.setenv("ORCHESTRATOR_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(render_mod, "OUT_DIR", tmp_path / "out")  # figure PNGs
-    launches, rendered = reproduce(["all"], "smoke", smoke_store, out_dir=tmp_path / "out",
+    ids = sorted(t.id for t in all_tables().values() if half_of(paper_of_table(t)) == half)
+    assert ids, half
+    launches, rendered = reproduce(ids, "smoke", smoke_store, out_dir=tmp_path / "out",
                                    storage_path=tmp_path / "ray", verbose=0)
     assert not [r.rows for r in launches if r.n_failed]
-    tables = all_tables()
-    assert sorted(r.spec.id for r in rendered) == sorted(tables)
+    assert sorted(r.spec.id for r in rendered) == ids
     for r in rendered:
         if scale_produces(r.spec, "smoke"):
             assert any(v != MISSING for v in r.ours_values()), f"{r.spec.id}: no cell filled at smoke"
         else:  # paper only: the published numbers, no cell counted as missing
             assert r.spec.published and r.missing_cells == 0 and (r.cells["status"] == PAPER_ONLY).all(), r.spec.id
     assert (tmp_path / "out" / "report.md").is_file()
-    assert not [t for t in tables if not (tmp_path / "out" / f"{t}-smoke.md").is_file()], "a table wrote no fragment"
+    assert not [t for t in ids if not (tmp_path / "out" / f"{t}-smoke.md").is_file()], "a table wrote no fragment"
