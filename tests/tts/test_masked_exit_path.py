@@ -4,15 +4,17 @@ reads; and the captured (CUDA graphs) and compiled (inductor) modes against the 
 import copy
 from functools import partial
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from workloads.tts.compiled import ExitRunner, PlainRunner, check_compile_mode
-from workloads.tts.early_exit import NEVER, adaptive_forward, max_softmax
-from workloads.tts import specialization
-from workloads.tts.specialization import Specializer, early_head_parameters, head_gradients, head_loss
+from workloads.tts import early_exit, specialization
+from workloads.tts.early_exit import NEVER, adaptive_forward, effective_thresholds, exit_head, max_softmax, run_exits
+from workloads.tts.specialization import (Specializer, early_head_parameters, head_gradients, head_loss,
+                                          learning_scale)
 
 
 def indexing_step(model, x, thresholds, optimizer=None):
@@ -105,24 +107,63 @@ def test_masked_forward_equals_indexing_on_fixed_and_threshold_policies(micro_mo
 def test_closed_form_head_gradients_equal_autograd_in_float64(micro_model):
     model = _float64(micro_model)
     g = torch.Generator().manual_seed(5)
-    pooled = [torch.randn(4, 32, generator=g, dtype=torch.float64) for _ in range(3)]
-    exits, targets = torch.tensor([3, 1, 0, 2]), torch.tensor([7, 2, 2, 9])
+    tops = [torch.randn(4, 32, 2, 2, generator=g, dtype=torch.float64) for _ in range(3)]
     with torch.no_grad():
         for p in early_head_parameters(model):  # away from the init (LayerNorm weight 1, bias 0)
             p.add_(0.3 * torch.randn(p.shape, generator=g, dtype=torch.float64))
-    for count in (1, 2, 3):
-        params = early_head_parameters(model, count)
-        ref = torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params)
-        ours = head_gradients(model, pooled, exits, targets, count, closed_form=True)
-        assert len(ours) == len(ref) == 4 * count
+        # what the exit pass keeps: pooled features, LayerNorm outputs, softmax of the logits
+        pooled, normed, logits = zip(*(exit_head(model.cls_blocks[j], t) for j, t in enumerate(tops)))
+        probs = [z.softmax(-1) for z in logits]
+    for exits in (torch.tensor([3, 1, 0, 2]), torch.tensor([0, 0, 0, 0]), torch.tensor([2, 3, 3, 1])):
+        targets = torch.randint(0, 10, (4,), generator=g)
+        for count in (1, 2, 3):
+            params = early_head_parameters(model, count)
+            ref = torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params)
+            scale = torch.from_numpy(learning_scale(exits.numpy(), count))
+            ours = head_gradients(model, pooled, normed, probs, exits, scale, targets, count, closed_form=True)
+            assert len(ours) == len(ref) == 4 * count
+            for a, b in zip(ours, ref):
+                assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_closed_form_head_gradients_at_batch_one_equal_autograd_in_float64(micro_model):
+    model = _float64(micro_model)
+    g = torch.Generator().manual_seed(6)
+    tops = [torch.randn(1, 32, 2, 2, generator=g, dtype=torch.float64) for _ in range(3)]
+    with torch.no_grad():
+        pooled, normed, logits = zip(*(exit_head(model.cls_blocks[j], t) for j, t in enumerate(tops)))
+    probs = [z.softmax(-1) for z in logits]
+    exits, targets = torch.tensor([3]), torch.tensor([4])
+    ref = torch.autograd.grad(head_loss(model, pooled, exits, targets, 3), early_head_parameters(model, 3))
+    assert learning_scale(exits.numpy(), 3) is None  # one sample past every head: all weights 1, nothing copied
+    ones = torch.ones(1, 3, 1, dtype=torch.float64)
+    for scale in (None, torch.cat([ones, -ones])):  # the batch-1 shortcut and the general path
+        ours = head_gradients(model, pooled, normed, probs, exits, scale, targets, 3, closed_form=True)
         for a, b in zip(ours, ref):
             assert a.shape == b.shape and torch.allclose(a, b, rtol=0, atol=1e-13)
+
+
+def test_exit_head_gives_the_head_modules_logits(micro_model):
+    top = torch.rand(3, 32, 2, 2)
+    head = micro_model.cls_blocks[1]
+    pooled, normed, logits = exit_head(head, top)
+    assert torch.equal(logits, head(top)) and torch.equal(pooled, head.pool(top))
+    assert torch.equal(normed, head.classifier[0](pooled))
+
+
+def test_learning_scale_by_hand():
+    s = learning_scale(np.array([3, 1, 0, 2]), 3)
+    # head 0: samples 0, 1, 3 passed it undecided; head 1: samples 0, 3; head 2: sample 0
+    assert np.array_equal(s[0], [[1 / 3, 1 / 3, 0, 1 / 3], [0.5, 0, 0, 0.5], [1, 0, 0, 0]]) and np.array_equal(s[1], -s[0])
+    assert np.array_equal(learning_scale(np.array([0, 0]), 1)[0], [[0, 0]])  # nobody passed head 0: no loss
+    assert np.array_equal(learning_scale(np.array([1]), 2)[0], [[1], [0]])  # batch 1, head 1 not passed
 
 
 class HostReads(TorchFunctionMode):
     """Records every tensor operation that copies a value to the host or makes a data-dependent shape."""
 
-    READS = {"__bool__", "item", "tolist", "__float__", "__int__", "__index__", "nonzero", "masked_select", "unique"}
+    READS = {"__bool__", "item", "tolist", "__float__", "__int__", "__index__", "nonzero", "masked_select", "unique",
+             "numpy", "cpu"}
 
     def __init__(self):
         super().__init__()
@@ -145,10 +186,63 @@ def test_at_most_one_host_read_per_exit_and_none_in_the_update(micro_model):
     x = torch.rand(1, 3, 32, 32)
     with HostReads() as mode:
         runner(x)
-    assert mode.reads == ["__bool__"] * 3  # one per early exit, none at the last
+    assert mode.reads == ["numpy"] * 3  # one per early exit (its scores), none at the last
     with HostReads() as mode:
         spec.step(x)  # exit pass + update of all three early heads
-    assert mode.reads == ["__bool__"] * 3 and spec.updates == 1
+    assert mode.reads == ["numpy"] * 3 and spec.updates == 1
+
+
+class SlowEvent:
+    """A CUDA event stand-in whose copy 'arrives' after ``delay`` queries (or when waited for)."""
+
+    def __init__(self, delay: int, log: list):
+        self.left, self.log = delay, log
+
+    def query(self) -> bool:
+        self.log.append("query")
+        self.left -= 1
+        return self.left < 0
+
+    def synchronize(self) -> None:
+        self.log.append("wait")
+        self.left = -1
+
+
+@pytest.mark.parametrize("delay", [0, 1, 3, 100])
+def test_non_blocking_decisions_give_the_blocking_results_bit_for_bit(micro_model, monkeypatch, delay):
+    model = _float64(micro_model)
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(6, 3, 32, 32, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        conf = [max_softmax(z) for z in model.forward_exits(x)]
+    policies = ([NEVER] * 4, [0.0] * 4, [conf[0].median().item(), conf[1].median().item(), NEVER, 0.0],
+                [conf[0].max().item(), conf[1].min().item(), NEVER, 0.0], [NEVER, NEVER, 0.0, NEVER])
+    for thr in policies:
+        thr = effective_thresholds(thr, 4)
+        blocking = run_exits(model, x, thr, lookahead=0)
+        log: list[str] = []
+        monkeypatch.setattr(early_exit, "host_copy", lambda p, *_: (p.clone(), SlowEvent(delay, log)))
+        late = run_exits(model, x, thr, lookahead=1)
+        monkeypatch.undo()
+        assert torch.equal(late.exits, blocking.exits) and torch.equal(late.logits, blocking.logits)
+        assert np.array_equal(late.host_exits, blocking.host_exits) and late.columns_run == blocking.columns_run
+        for name in ("head_logits", "pooled", "normed", "probs"):
+            a, b = getattr(late, name), getattr(blocking, name)
+            assert len(a) == len(b) and all(torch.equal(u, v) for u, v in zip(a, b)), name
+        if delay == 0:
+            assert "wait" not in log  # the scores had arrived whenever they were asked for
+
+
+def test_a_late_exit_decision_gives_up_the_next_column_half_way(micro_model, monkeypatch):
+    levels = []
+    for l, level in enumerate(micro_model.column(1).levels):
+        level.register_forward_hook(lambda *_, l=l: levels.append(l))
+    log: list[str] = []
+    monkeypatch.setattr(early_exit, "host_copy", lambda p, *_: (p.clone(), SlowEvent(2, log)))
+    trace = run_exits(micro_model, torch.rand(2, 3, 32, 32), effective_thresholds([0.0] * 4, 4), lookahead=1)
+    assert trace.exits.tolist() == [0, 0] and trace.columns_run == 1 and len(trace.head_logits) == 1
+    # asked before column 1 and before its level 1 (not arrived), then before level 2 (arrived): given up there
+    assert levels == [0, 1] and log == ["query"] * 3
 
 
 def test_compile_mode_errors_name_the_fix():
@@ -190,3 +284,16 @@ def test_graph_mode_gives_the_eager_results(micro_model):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="inductor on CPU compiles C++ for minutes on 2 cores")
 def test_inductor_mode_gives_the_eager_results(micro_model):
     _compare_modes(micro_model, "inductor", torch.device("cuda"), atol=1e-4)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the non-blocking copies need a CUDA device")
+def test_non_blocking_decisions_on_cuda_give_the_blocking_results(micro_model):
+    model = copy.deepcopy(micro_model).cuda()
+    x = torch.rand(6, 3, 32, 32, generator=torch.Generator().manual_seed(8)).cuda()
+    with torch.no_grad():
+        conf = [max_softmax(z) for z in model.forward_exits(x)]
+    for thr in ([NEVER] * 4, [0.0] * 4, [conf[0].median().item(), conf[1].median().item(), NEVER, 0.0]):
+        thr = effective_thresholds(thr, 4)
+        a, b = run_exits(model, x, thr, lookahead=0), run_exits(model, x, thr, lookahead=1)
+        assert torch.equal(a.exits, b.exits) and torch.equal(a.logits, b.logits) and a.columns_run == b.columns_run

@@ -18,8 +18,9 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from workloads.tts.early_exit import ExitTrace, column_exit_step, effective_thresholds, initial_exit_state, run_exits
-from workloads.tts.specialization import early_head_parameters, head_gradients
+from workloads.tts.early_exit import (ExitTrace, HostStaging, column_exit_step, effective_thresholds, run_exits,
+                                      to_device)
+from workloads.tts.specialization import early_head_parameters, head_gradients, learning_scale
 
 COMPILE_MODES = ("none", "graph", "inductor")
 WARMUP_RUNS = 3  # eager runs on a side stream before a capture (cuDNN/cuBLAS pick their kernels then)
@@ -35,41 +36,31 @@ def check_compile_mode(mode: str, device: torch.device) -> None:
 
 class _ColumnGraphs:
     """Captured graphs of every column's exit step for one input shape, chained through static tensors, and the
-    captured updates (one per number of learned heads) that read those tensors."""
+    captured updates (one per number of learned heads) with the static inputs they read."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor, thr: torch.Tensor):
+    def __init__(self, model: nn.Module, x: torch.Tensor):
         self.x = x.clone()
-        # a graph holds no reference to what it reads: keep the first column's inputs alive here, or their
-        # memory is reused and the replay reads garbage
-        self.initial = initial_exit_state(x, model.num_classes, next(model.parameters()).dtype)
-        self.thr = thr
-        out_logits, exits, undecided = self.initial
         self.graphs: list[torch.cuda.CUDAGraph] = []
         self.outputs: list[tuple] = []
-        self.updates: dict[int, torch.cuda.CUDAGraph] = {}
+        self.updates: dict[tuple[int, bool], tuple[torch.cuda.CUDAGraph, tuple]] = {}  # (count, batch-1 scale)
         inputs, feats = self.x, None
         for i in range(model.num_exits):
-            step = partial(column_exit_step, model, i, inputs, feats, thr[i], out_logits, exits, undecided)
-            graph, out = _capture(step)
+            graph, out = _capture(partial(column_exit_step, model, i, inputs, feats))
             self.graphs.append(graph)
             self.outputs.append(out)
-            inputs, feats, _, _, out_logits, exits, undecided, _ = out
+            inputs, feats = out[:2]
+        self.steps = [partial(self._replay, i) for i in range(model.num_exits)]
 
-    def run(self, x: torch.Tensor) -> ExitTrace:
-        """Replay column by column; the trace holds the static tensors (valid until the next replay)."""
+    def _replay(self, i: int, inputs, feats) -> tuple:
+        """``column_exit_step`` of column ``i`` as a replay (the inputs are the static tensors already)."""
+        self.graphs[i].replay()
+        return self.outputs[i]
+
+    def run(self, model: nn.Module, x: torch.Tensor, thr, staging: HostStaging) -> ExitTrace:
+        """The exit pass over the replays (one blocking read per early exit: a replayed column cannot stop
+        half-way); the trace holds the static tensors (valid until the next replay)."""
         self.x.copy_(x)
-        n = len(self.graphs)
-        trace = ExitTrace(logits=self.outputs[0][4], exits=self.outputs[0][5])
-        for i, graph in enumerate(self.graphs):
-            graph.replay()
-            _, _, pooled, logits, out_logits, exits, _, left = self.outputs[i]
-            trace.head_logits.append(logits)
-            trace.pooled.append(pooled)
-            trace.columns_run = i + 1
-            trace.logits, trace.exits = out_logits, exits
-            if i < n - 1 and not bool(left):  # the one host read of this exit
-                break
-        return trace
+        return run_exits(model, self.x, thr, self.steps, lookahead=0, staging=staging)
 
 
 def _capture(fn, restore: Sequence[torch.Tensor] = ()) -> tuple[torch.cuda.CUDAGraph, object]:
@@ -107,11 +98,13 @@ class ExitRunner:
     ``runner.update(trace, count)``, the SGD step of the first ``count`` heads from that trace."""
 
     def __init__(self, model: nn.Module, thresholds: Sequence[float] | torch.Tensor, compile: str = "none",
-                 update=None):
+                 update=None, lookahead: int | None = None):
         device = next(model.parameters()).device
         check_compile_mode(compile, device)
         self.model, self.mode, self.spec = model, compile, update
-        self.thr = effective_thresholds(thresholds, model.num_exits, device)
+        self.lookahead = lookahead  # eager only (``early_exit.run_exits``); a replayed graph cannot stop half-way
+        self.thr = effective_thresholds(thresholds, model.num_exits)
+        self.staging = HostStaging()
         self._graphs: dict[tuple, _ColumnGraphs] = {}
         self._last: _ColumnGraphs | None = None
         self._steps = self._grads = None
@@ -124,24 +117,38 @@ class ExitRunner:
     @torch.no_grad()
     def __call__(self, x: torch.Tensor) -> ExitTrace:
         if self.mode != "graph":
-            return run_exits(self.model, x, self.thr, self._steps)
+            return run_exits(self.model, x, self.thr, self._steps, self.lookahead, self.staging)
         key = (tuple(x.shape), x.dtype)
         if key not in self._graphs:
-            self._graphs[key] = _ColumnGraphs(self.model, x, self.thr)
+            self._graphs[key] = _ColumnGraphs(self.model, x)
         self._last = self._graphs[key]
-        return self._last.run(x)
+        return self._last.run(self.model, x, self.thr, self.staging)
 
     def update(self, trace: ExitTrace, count: int) -> None:
         """One SGD step of the first ``count`` early heads from ``trace`` (the last pass of this runner)."""
-        spec = self.spec
+        spec, device = self.spec, trace.logits.device
+        scale = learning_scale(trace.host_exits, count)
+        if scale is not None:  # (2, count, B) in the model's dtype, through a pinned buffer
+            scale = to_device(torch.from_numpy(scale).to(trace.probs[0].dtype), device, self.staging, ("scale", count))
+        autograd = device.type != "cuda"  # head_gradients' default; only its autograd path reads the exits
         if self.mode != "graph":
-            spec.update_heads(trace.pooled, trace.exits, trace.logits, count, self._grads)
+            spec.update_heads(trace.pooled[:count], trace.normed[:count], trace.probs[:count],
+                              trace.exits if autograd else None, scale, trace.logits, count, self._grads)
             return
         graphs = self._last
-        if count not in graphs.updates:
-            step = partial(spec.update_heads, trace.pooled[:count], trace.exits, trace.logits, count)
-            graphs.updates[count], _ = _capture(step, restore=early_head_parameters(self.model) + spec.buffers)
-        graphs.updates[count].replay()
+        key = (count, scale is None)
+        if key not in graphs.updates:
+            # static inputs the graph reads (the pass's own tensors are static already): the selected logits and
+            # the scale (none at batch 1)
+            inputs = (trace.logits.clone(), None if scale is None else scale.clone())
+            step = partial(spec.update_heads, trace.pooled[:count], trace.normed[:count], trace.probs[:count],
+                           None, inputs[1], inputs[0], count)
+            graphs.updates[key] = (_capture(step, restore=early_head_parameters(self.model) + spec.buffers)[0], inputs)
+        graph, (logits, static_scale) = graphs.updates[key]
+        if static_scale is not None:
+            static_scale.copy_(scale)
+        logits.copy_(trace.logits)
+        graph.replay()
 
 
 class PlainRunner:

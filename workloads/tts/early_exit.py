@@ -4,19 +4,24 @@ Columns run in order; after column ``i`` its head is evaluated and, when the lar
 reaches the exit's threshold, that prediction is returned and the later columns are never computed.
 The last exit always answers.
 
-The pass keeps every tensor at the batch's shape: a sample that has left is marked in a mask (``torch.where``
-picks its logits and exit index), never dropped by indexing, so no shape depends on the data and each column
-can be captured or compiled once (:mod:`workloads.tts.compiled`). The only host read is one flag per early
-exit ("is any sample still undecided?"): at batch 1 the later columns are skipped exactly as in the paper; at
-a larger batch they run on the whole batch until every sample has left (the paper measures batch 1).
+The pass keeps every tensor at the batch's shape (a sample that has left is never dropped by indexing), so no
+shape depends on the data and each column can be captured or compiled once (:mod:`workloads.tts.compiled`).
+The exit decisions are taken on the host: each early exit's softmax scores are copied there without blocking
+(pinned memory, a CUDA event marks their arrival) while the next column is already being launched, and the
+host stops launching as soon as it reads that every sample has left. Computing part of a column more than
+needed never changes a result (the decisions come from the scores alone), and the device's queue never
+drains for a host read on the path where no exit fires. At batch 1 the later columns are skipped as in the
+paper; at a larger batch they run on the whole batch until every sample has left (the paper measures batch 1).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 NEVER = float("inf")  # a threshold no softmax score reaches: the exit never fires
 
@@ -49,72 +54,193 @@ def fixed_exit_thresholds(exit_index: int, num_exits: int) -> torch.Tensor:
     return t
 
 
-def effective_thresholds(thresholds: Sequence[float] | torch.Tensor, num_exits: int, device) -> torch.Tensor:
-    """Per-exit thresholds as a float64 tensor on ``device`` (the last entry is never read: the last exit
-    answers for every sample still undecided). Float64: each 0-d entry then compares at the confidences' own
-    precision, as a Python float would."""
-    t = torch.as_tensor(thresholds, dtype=torch.float64).flatten()
-    if t.numel() != num_exits:
-        raise ValueError(f"got {t.numel()} thresholds for a model with {num_exits} exits; give one per exit")
-    return t.to(device)
+def effective_thresholds(thresholds: Sequence[float] | torch.Tensor, num_exits: int) -> np.ndarray:
+    """Per-exit thresholds as float64 values on the host, where the decisions are taken (the last entry is never
+    read: the last exit answers for every sample still undecided)."""
+    t = np.asarray(torch.as_tensor(thresholds, dtype=torch.float64).detach().cpu(), dtype=np.float64).flatten()
+    if t.size != num_exits:
+        raise ValueError(f"got {t.size} thresholds for a model with {num_exits} exits; give one per exit")
+    return t
 
 
-def exit_decision(logits: torch.Tensor, threshold: torch.Tensor, out_logits: torch.Tensor, exits: torch.Tensor,
-                  undecided: torch.Tensor, last: bool = False
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The exit rule of Sec. 3.2 at one exit for the whole batch, as masks.
+NUMPY_FLOATS = {torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64}
 
-    A sample still ``undecided`` whose max-softmax reaches ``threshold`` (at the ``last`` exit: every one
-    still undecided) leaves here: its ``out_logits`` row becomes ``logits``. ``exits`` counts the exits a
-    sample has passed undecided, so once it has left it holds the index of its exit. Returns the new
-    (out_logits, exits, undecided). Few kernels on purpose: at batch 1 each op is a launch."""
-    fires = undecided if last else undecided & (max_softmax(logits) >= threshold)
-    out_logits = torch.where(fires[:, None], logits, out_logits)
-    undecided = undecided ^ fires  # fires lies inside undecided: this removes them
-    return out_logits, exits if last else exits + undecided, undecided
+
+def thresholds_as(thresholds: np.ndarray, dtype: torch.dtype) -> np.ndarray:
+    """The thresholds rounded to the scores' dtype (kept as float64): comparing a score with them on the host
+    decides exactly as ``score >= threshold`` does on the device, which casts a 0-d float64 threshold to the
+    scores' dtype."""
+    if dtype in NUMPY_FLOATS:
+        return thresholds.astype(NUMPY_FLOATS[dtype]).astype(np.float64)
+    return torch.from_numpy(thresholds).to(dtype).to(torch.float64).numpy()  # bfloat16: numpy has none
+
+
+def exit_head(head: nn.Module, top: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One exit's head (pool → LayerNorm → Linear, ``revcol.ExitHead``), returning (pooled, normed, logits):
+    the update of Sec. 3.3 reuses the pooled features and the LayerNorm's output instead of recomputing them.
+    The same functions as ``head(top)``, so the same logits."""
+    norm, linear = head.classifier
+    pooled = head.pool(top)
+    normed = F.layer_norm(pooled, norm.normalized_shape, norm.weight, norm.bias, norm.eps)
+    return pooled, normed, F.linear(normed, linear.weight, linear.bias)
+
+
+class HostStaging:
+    """Pinned host buffers and CUDA events kept from call to call, one per use (``key``), so that a pass allocates
+    none (non-blocking copies need pinned memory). Before a buffer the host writes is used again, its previous
+    upload must have finished; it has in every normal flow (the host has since waited for a later event), so that
+    check is one ``cudaEventQuery``."""
+
+    def __init__(self):
+        self.buffers: dict[object, torch.Tensor] = {}
+        self.events: dict[object, torch.cuda.Event] = {}
+
+    def buffer(self, key, shape: torch.Size, dtype: torch.dtype, written_by_host: bool = False) -> torch.Tensor:
+        """The pinned buffer for ``key``. One the host writes (an upload) first waits for its previous copy; one the
+        device writes needs no wait: the host reads it only after the event of the copy it wants."""
+        event = self.events.get(key) if written_by_host else None
+        if event is not None and not event.query():
+            event.synchronize()
+        buf = self.buffers.get(key)
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            buf = self.buffers[key] = torch.empty(shape, dtype=dtype, pin_memory=True)
+        return buf
+
+    def record(self, key) -> torch.cuda.Event:
+        """An event after the copy just queued for ``key``."""
+        event = self.events.get(key)
+        if event is None:
+            event = self.events[key] = torch.cuda.Event()
+        event.record()
+        return event
+
+
+def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[torch.Tensor, object | None]:
+    """``probs`` on the host without blocking: (host tensor, CUDA event recorded after the copy, or None when the
+    tensor is already there)."""
+    if probs.device.type == "cpu":
+        return probs, None
+    host = staging.buffer(key, probs.shape, probs.dtype)
+    host.copy_(probs, non_blocking=True)
+    return host, staging.record(key)
+
+
+def to_device(host: np.ndarray | torch.Tensor, device: torch.device, staging: HostStaging, key) -> torch.Tensor:
+    """A host array or tensor on ``device`` without blocking the host (through a pinned buffer on CUDA)."""
+    t = torch.from_numpy(host) if isinstance(host, np.ndarray) else host
+    if device.type != "cuda":
+        return t
+    buf = staging.buffer(key, t.shape, t.dtype, written_by_host=True)
+    buf.copy_(t)
+    out = buf.to(device, non_blocking=True)
+    staging.record(key)
+    return out
+
+
+def host_scores(host: torch.Tensor) -> np.ndarray:
+    """A host tensor's values as numpy (bfloat16, which numpy lacks, widened to float32: exact)."""
+    return (host.float() if host.dtype == torch.bfloat16 else host).numpy()
+
+
+class HostDecisions:
+    """The exit rule of Sec. 3.2 for a batch, applied on the host as each early exit's softmax scores arrive.
+
+    ``exits[b]`` counts the exits sample ``b`` passed undecided, so once it has left it holds its exit's index;
+    ``undecided[b]`` is True while no exit of ``b`` has fired. Exits are read in order; ``poll`` reads those whose
+    copy has arrived and never waits unless told to."""
+
+    def __init__(self, batch: int, thresholds: np.ndarray, staging: HostStaging):
+        self.thresholds, self.staging = thresholds, staging
+        self.undecided = np.ones(batch, dtype=bool)
+        self.exits = np.zeros(batch, dtype=np.int64)
+        self.pending: list[tuple[int, torch.Tensor, object | None]] = []
+        self.posted = 0
+        self._thr: np.ndarray | None = None
+
+    def post(self, i: int, probs: torch.Tensor) -> None:
+        """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them."""
+        host, event = host_copy(probs, self.staging, ("scores", i))
+        self.pending.append((i, host, event))
+        self.posted = i + 1
+
+    def poll(self, wait_upto: int = -1) -> bool:
+        """Read every posted exit whose scores have arrived, waiting for those up to exit ``wait_upto``; True once
+        every sample has left (nothing more needs to run)."""
+        while self.pending and self.undecided.any():
+            i, host, event = self.pending[0]
+            if event is not None and not event.query():
+                if i > wait_upto:
+                    return False
+                event.synchronize()
+            del self.pending[0]
+            if self._thr is None:
+                self._thr = thresholds_as(self.thresholds, host.dtype)
+            fires = self.undecided & (host_scores(host).max(axis=-1) >= self._thr[i])
+            self.undecided ^= fires  # fires lies inside undecided: this removes them
+            self.exits += self.undecided
+        return not self.undecided.any()
+
+    def finish(self) -> bool:
+        """Read what is still needed (waiting for it); True when every sample left at an early exit."""
+        return self.poll(wait_upto=self.posted)
 
 
 @dataclass
 class ExitTrace:
     """Outcome of one adaptive pass over a batch of B samples.
 
-    logits: (B, C) logits of each sample's selected exit; exits: (B,) selected exit index;
-    head_logits[j] / pooled[j]: logits of exit ``j`` and the pooled features it read, for the whole batch
-    (rows of samples that left before ``j`` are computed but unused), for every column that ran;
-    columns_run: how many columns ran (1 + the largest selected exit)."""
+    logits: (B, C) logits of each sample's selected exit; exits: (B,) selected exit index (on the model's
+    device) and host_exits the same on the host (numpy); for every column up to the deepest selected exit:
+    head_logits[j] / pooled[j] / normed[j]: logits of exit ``j``, the pooled features it read and its
+    LayerNorm's output, and probs[j] the softmax of head_logits[j] (early exits only), for the whole batch
+    (rows of samples that left before ``j`` are computed but unused); columns_run: 1 + the largest selected
+    exit (the columns whose results count; a column given up half-way is not one of them). ``exits`` is copied
+    to the device on first use: the pass itself needs the exits only on the host."""
 
     logits: torch.Tensor
-    exits: torch.Tensor
+    host_exits: np.ndarray
     head_logits: list[torch.Tensor] = field(default_factory=list)
     pooled: list[torch.Tensor] = field(default_factory=list)
+    normed: list[torch.Tensor] = field(default_factory=list)
+    probs: list[torch.Tensor] = field(default_factory=list)
     columns_run: int = 0
+    staging: HostStaging | None = None
+    _exits: torch.Tensor | None = None
+
+    @property
+    def exits(self) -> torch.Tensor:
+        if self._exits is None:
+            self._exits = to_device(self.host_exits, self.logits.device, self.staging or HostStaging(), "exits")
+        return self._exits
 
 
 def column_exit_step(model: nn.Module, i: int, inputs: torch.Tensor, feats: list[torch.Tensor] | None,
-                     threshold: torch.Tensor, out_logits: torch.Tensor, exits: torch.Tensor,
-                     undecided: torch.Tensor) -> tuple:
+                     stop=None) -> tuple | None:
     """Column ``i`` and its exit for the whole batch: the unit that is captured or compiled once per column.
 
     ``inputs`` is the image batch for column 0 (it goes through the stem here) and the stem output for the
-    later columns. Returns (stem, feats, pooled, logits, out_logits, exits, undecided, any_undecided); the last
-    is a 0-d bool tensor, the one value the caller reads on the host (``None`` at the last exit)."""
+    later columns. Returns (stem, feats, pooled, normed, logits, probs) with probs the softmax the exit rule
+    reads (``None`` at the last exit, which answers whatever its confidence); ``None`` when ``stop`` gave the
+    column up (``reversible.column_forward``)."""
     stem = model.embed(inputs) if i == 0 else inputs
-    feats = model.column(i)(stem, feats)
-    head = model.cls_blocks[i]
-    pooled = head.pool(feats[-1])
-    logits = head.classifier(pooled)
-    last = i == model.num_exits - 1
-    out_logits, exits, undecided = exit_decision(logits, threshold, out_logits, exits, undecided, last)
-    return stem, feats, pooled, logits, out_logits, exits, undecided, None if last else undecided.any()
+    feats = model.column(i)(stem, feats, stop=stop)
+    if feats is None:
+        return None
+    pooled, normed, logits = exit_head(model.cls_blocks[i], feats[-1])
+    probs = logits.softmax(dim=-1) if i < model.num_exits - 1 else None
+    return stem, feats, pooled, normed, logits, probs
 
 
-def initial_exit_state(x: torch.Tensor, num_classes: int, dtype: torch.dtype
-                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(out_logits, exits, undecided) before the first column: nothing decided yet."""
-    b = x.shape[0]
-    return (torch.zeros(b, num_classes, dtype=dtype, device=x.device),
-            torch.zeros(b, dtype=torch.int64, device=x.device),
-            torch.ones(b, dtype=torch.bool, device=x.device))
+def selected_logits(head_logits: Sequence[torch.Tensor], host_exits: np.ndarray, exits: Callable[[], torch.Tensor]
+                    ) -> torch.Tensor:
+    """(B, C) logits of each sample's selected exit: one exit's logits as they are when every sample took the same
+    (always at batch 1), else one gather from the stacked exits."""
+    first = int(host_exits[0])
+    if (host_exits == first).all():
+        return head_logits[first]
+    stacked = torch.stack(list(head_logits))  # (N, B, C)
+    index = exits().view(1, -1, 1).expand(1, *stacked.shape[1:])
+    return stacked.gather(0, index)[0]
 
 
 @torch.no_grad()
@@ -122,27 +248,47 @@ def adaptive_forward(model: nn.Module, x: torch.Tensor, thresholds: Sequence[flo
     """Run ``model`` (an :class:`~workloads.tts.revcol.EarlyExitRevCol`) column by column until every sample's
     exit has fired (eager; :class:`workloads.tts.compiled.ExitRunner` runs the same steps captured or compiled).
 
-    Without gradients: test-time specialization recomputes the early heads from ``trace.pooled`` (a LayerNorm
-    and a Linear per head) instead of keeping a graph through the pass."""
-    return run_exits(model, x, effective_thresholds(thresholds, model.num_exits, x.device))
+    Without gradients: test-time specialization recomputes the early heads' gradients from ``trace.pooled``,
+    ``trace.normed`` and ``trace.probs`` instead of keeping a graph through the pass."""
+    return run_exits(model, x, effective_thresholds(thresholds, model.num_exits))
 
 
 @torch.no_grad()
-def run_exits(model: nn.Module, x: torch.Tensor, thr: torch.Tensor, steps: Sequence | None = None) -> ExitTrace:
+def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequence | None = None,
+              lookahead: int | None = None, staging: HostStaging | None = None) -> ExitTrace:
     """``adaptive_forward`` with thresholds already made by ``effective_thresholds``; ``steps[i]`` replaces
-    ``column_exit_step`` for column ``i`` (a compiled version of it, called without the model and index)."""
-    n_exits = model.num_exits
-    out_logits, exits, undecided = initial_exit_state(x, model.num_classes, next(model.parameters()).dtype)
-    trace = ExitTrace(logits=out_logits, exits=exits)
+    ``column_exit_step`` for column ``i`` (a compiled version of it, called without the model and index).
+
+    ``lookahead``: how many columns may be launched past an exit whose scores have not reached the host yet.
+    1 (default for the eager pass on CUDA): column ``i + 1`` is launched while exit ``i``'s scores travel, and
+    asked about them before each of its levels, so the device never waits for the host on the path where no
+    exit fires; column ``i + 2`` waits for exit ``i``. 0 (the default elsewhere, and for compiled steps, which
+    cannot stop half-way): wait for exit ``i`` before column ``i + 1``, one blocking read per early exit. On a
+    CPU the scores are on the host at once, so both give the same columns and the same results. ``staging``: the
+    pinned buffers to reuse (a runner keeps one; default: new ones)."""
+    n = model.num_exits
+    if lookahead is None:
+        lookahead = 1 if x.is_cuda and steps is None else 0
+    staging = HostStaging() if staging is None else staging
+    decisions = HostDecisions(x.shape[0], thr, staging)
+    stop = decisions.poll if lookahead > 0 else None
+    trace_parts: list[tuple] = []
     inputs, feats = x, None
-    for i in range(n_exits):
-        args = (inputs, feats, thr[i], out_logits, exits, undecided)
-        out = steps[i](*args) if steps is not None else column_exit_step(model, i, *args)
-        inputs, feats, pooled, logits, out_logits, exits, undecided, left = out
-        trace.head_logits.append(logits)
-        trace.pooled.append(pooled)
-        trace.columns_run = i + 1
-        if i < n_exits - 1 and not bool(left):  # the one host read of this exit
+    for i in range(n):
+        if i and decisions.poll(wait_upto=i - 1 - lookahead):
             break
-    trace.logits, trace.exits = out_logits, exits
+        out = steps[i](inputs, feats) if steps is not None else column_exit_step(model, i, inputs, feats, stop)
+        if out is None:  # given up half-way: every sample had left
+            break
+        inputs, feats, pooled, normed, logits, probs = out
+        trace_parts.append((logits, pooled, normed, probs))
+        if probs is not None:
+            decisions.post(i, probs)
+    decisions.finish()
+    columns_run = 1 + int(decisions.exits.max())
+    head_logits, pooled, normed, probs = (list(p) for p in zip(*trace_parts[:columns_run]))
+    trace = ExitTrace(logits=head_logits[0], host_exits=decisions.exits, head_logits=head_logits, pooled=pooled,
+                      normed=normed, probs=[p for p in probs if p is not None], columns_run=columns_run,
+                      staging=staging)
+    trace.logits = selected_logits(head_logits, decisions.exits, lambda: trace.exits)
     return trace

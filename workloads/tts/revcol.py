@@ -90,7 +90,9 @@ class Column(nn.Module):
     def alphas(self) -> list[nn.Parameter]:
         return [getattr(self, f"alpha{l}") for l in range(self.num_levels)]
 
-    def forward(self, x: torch.Tensor, old: list[torch.Tensor] | None) -> list[torch.Tensor]:
+    def forward(self, x: torch.Tensor, old: list[torch.Tensor] | None, stop=None) -> list[torch.Tensor] | None:
+        """``stop``: see :func:`~workloads.tts.reversible.column_forward` (inference only: the exit pass gives up
+        a column as soon as it learns that every sample has already left)."""
         if self.training:  # alphas only move while training; inference skips the 2K small clamp ops
             with torch.no_grad():
                 for a in self.alphas:
@@ -98,7 +100,7 @@ class Column(nn.Module):
         old = None if self.first_col else old
         if self.reversible and torch.is_grad_enabled():
             return reversible_column(self.levels, self.alphas, x, old)
-        return column_forward(self.levels, self.alphas, x, old)
+        return column_forward(self.levels, self.alphas, x, old, stop)
 
 
 class ExitHead(nn.Module):

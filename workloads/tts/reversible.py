@@ -23,14 +23,18 @@ Level = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
 
 
 def column_forward(levels: Sequence[Level], alphas: Sequence[torch.Tensor], x: torch.Tensor,
-                   old: Sequence[torch.Tensor] | None) -> list[torch.Tensor]:
+                   old: Sequence[torch.Tensor] | None, stop: Callable[[], bool] | None = None
+                   ) -> list[torch.Tensor] | None:
     """New hierarchical features of one column (the equation in the module docstring).
 
     ``old`` is ``None`` for the first column: it has no previous features (they are zero) and its
-    levels take no top-down input."""
+    levels take no top-down input. ``stop``, asked before every level after the first, returns True when
+    the column is no longer wanted: the rest is not launched and the result is ``None``."""
     new: list[torch.Tensor] = []
     lower = x
     for l, level in enumerate(levels):
+        if l and stop is not None and stop():
+            return None
         if old is None:
             c = level(lower, None)
         else:

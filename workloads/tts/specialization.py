@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -83,52 +84,69 @@ def head_loss(model: nn.Module, pooled: Sequence[torch.Tensor], exits: torch.Ten
     return specialization_loss(logits, exits, targets)
 
 
-def head_gradients(model: nn.Module, pooled: Sequence[torch.Tensor], exits: torch.Tensor, targets: torch.Tensor,
+def learning_scale(host_exits: np.ndarray, count: int) -> np.ndarray | None:
+    """(2, count, B) float64: s[j, b] = w_jb / max(Σ_b w_jb, 1), the factor of sample ``b``'s cross-entropy in
+    head ``j``'s term of ``specialization_loss`` (w = ``learning_weights``), and -s. Made on the host from the
+    exits the pass decided there, so the device gets it by one copy instead of a chain of small kernels.
+    ``None`` when every s is 1: one sample that passed all ``count`` heads (batch 1, where nothing is copied)."""
+    if host_exits.shape[0] == 1 and host_exits[0] >= count:
+        return None
+    w = (host_exits[None, :] > np.arange(count)[:, None]).astype(np.float64)
+    s = w / np.maximum(w.sum(axis=1, keepdims=True), 1.0)
+    return np.stack([s, -s])
+
+
+def batch_sum(t: torch.Tensor) -> torch.Tensor:
+    """``t.sum(1)``; at batch 1 the one row itself (a view: no kernel)."""
+    return t[:, 0] if t.shape[1] == 1 else t.sum(1)
+
+
+def closed_form_head_gradients(probs: torch.Tensor, pooled: torch.Tensor, normed: torch.Tensor,
+                               weight: torch.Tensor, eps: float, scale: torch.Tensor | None, targets: torch.Tensor
+                               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients of ``specialization_loss`` w.r.t. H stacked heads' (LayerNorm weight γ, bias β, Linear weight W,
+    bias b), from what the exit pass computed: ``probs`` (H, B, K) = softmax of the logits, ``pooled`` (H, B, D)
+    the heads' inputs, ``normed`` (H, B, D) = y = γ·x̂ + β their LayerNorm outputs; ``weight`` (H, K, D);
+    ``scale`` (2, H, B) = ``learning_scale``, or ``None`` when every s is 1 (batch 1: each of the H heads was
+    passed by the one sample); ``targets`` (B,).
+
+    A head is z = W·y + b with y = γ·x̂ + β and x̂ the LayerNorm (no affine) of its input; its loss is
+    Σ_b s_b·CE(z_b, t_b). So dL/dz = s·(softmax(z) − onehot(t)), dW = (dL/dz)ᵀ·y, db = Σ_b dL/dz,
+    dγ = Σ_b (dL/dz·W)·x̂, dβ = Σ_b dL/dz·W (tested against ``torch.autograd.grad`` of ``head_loss``).
+    Returns (dγ, dβ) (H, D), dW (H, K, D), db (H, K)."""
+    h, b, _ = probs.shape
+    index = targets.view(1, b, 1).expand(h, b, 1)
+    if scale is None:  # s = 1: dz = probs - onehot(t), in place in the stacked copy (the caller's own)
+        dz = probs.scatter_(2, index, -1.0, reduce="add")
+    else:
+        dz = probs * scale[0][..., None]
+        dz.scatter_add_(2, index, scale[1][..., None])  # - s·onehot(t)
+    x_hat = F.layer_norm(pooled, pooled.shape[-1:], eps=eps)
+    dy = torch.bmm(dz, weight)
+    return batch_sum(dy * x_hat), batch_sum(dy), torch.bmm(dz.transpose(1, 2), normed), batch_sum(dz)
+
+
+def head_gradients(model: nn.Module, pooled: Sequence[torch.Tensor], normed: Sequence[torch.Tensor],
+                   probs: Sequence[torch.Tensor], exits: torch.Tensor, scale: torch.Tensor, targets: torch.Tensor,
                    count: int, closed_form: bool | None = None) -> list[torch.Tensor]:
     """Gradients of ``head_loss`` w.r.t. the parameters of the first ``count`` heads (in ``head.parameters()``
-    order: LayerNorm weight, bias, Linear weight, bias).
+    order: LayerNorm weight, bias, Linear weight, bias), from the exit pass's ``pooled`` / ``normed`` / ``probs``
+    (``ExitTrace``), its ``exits`` and ``learning_scale`` (on the device) and the ``targets``.
 
-    ``closed_form`` (default: on CUDA) uses :func:`closed_form_head_gradients`, few launches and no autograd;
-    otherwise ``torch.autograd.grad``, which on a CPU is the faster of the two (no stacked weight copies)."""
+    ``closed_form`` (default: on CUDA) uses :func:`closed_form_head_gradients`, a dozen launches and no autograd;
+    otherwise ``torch.autograd.grad`` (from ``pooled``, ``exits`` and ``targets`` only), which on a CPU is the faster
+    of the two (no stacked weight copies)."""
     if closed_form is None:
         closed_form = pooled[0].is_cuda
-    if closed_form:
-        return closed_form_head_gradients(model, pooled, exits, targets, count)
-    params = early_head_parameters(model, count)
-    with torch.enable_grad():
-        return list(torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params))
-
-
-def closed_form_head_gradients(model: nn.Module, pooled: Sequence[torch.Tensor], exits: torch.Tensor,
-                               targets: torch.Tensor, count: int) -> list[torch.Tensor]:
-    """``head_gradients`` in closed form, for all ``count`` heads at once.
-
-    A head is z = W·(γ·x̂ + β) + b with x̂ the LayerNorm of the pooled features; its loss is
-    Σ_b s_b·CE(z_b, t_b) with s_b = w_b / max(Σw, 1) (``learning_weights``). So dL/dz = s·(softmax(z) − onehot(t)),
-    dW = (dL/dz)ᵀ·y, db = Σ_b dL/dz, dγ = Σ_b (dL/dz·W)·x̂, dβ = Σ_b dL/dz·W (y = γ·x̂ + β). Stacking the
-    heads (they share one shape) makes this ~30 batched kernels without autograd, where autograd took 70
-    launches and ~50 µs each on an H200 host (tested against ``torch.autograd.grad`` of ``head_loss``). On a CPU
-    the stacked copies of the Linear weights make it slower for RevCol-T's 1000-class heads (34 vs 15 ms)."""
+    if not closed_form:
+        params = early_head_parameters(model, count)
+        with torch.enable_grad():
+            return list(torch.autograd.grad(head_loss(model, pooled, exits, targets, count), params))
     heads = [model.cls_blocks[j].classifier for j in range(count)]
-    ln = heads[0][0]
-    gamma = torch.stack([h[0].weight for h in heads]).detach()[:, None, :]  # (H, 1, D)
-    beta = torch.stack([h[0].bias for h in heads]).detach()[:, None, :]
-    weight = torch.stack([h[1].weight for h in heads]).detach()  # (H, K, D)
-    bias = torch.stack([h[1].bias for h in heads]).detach()[:, None, :]  # (H, 1, K)
-    x = torch.stack(list(pooled[:count]))  # (H, B, D)
-    xc = x - x.mean(-1, keepdim=True)
-    xhat = xc * torch.rsqrt((xc * xc).mean(-1, keepdim=True) + ln.eps)
-    y = xhat * gamma + beta
-    z = torch.baddbmm(bias, y, weight.transpose(1, 2))  # (H, B, K)
-    w = (exits[None, :] > torch.arange(count, device=exits.device)[:, None]).to(z.dtype)  # (H, B)
-    scale = w / w.sum(1, keepdim=True).clamp_min(1.0)
-    # one-hot by comparison: F.one_hot validates the labels with a host read on some devices
-    onehot = (torch.arange(z.shape[-1], device=z.device)[None, :] == targets[:, None]).to(z.dtype)
-    dz = (z.softmax(-1) - onehot) * scale[..., None]
-    dy = torch.bmm(dz, weight)
-    d_weight = torch.bmm(dz.transpose(1, 2), y)
-    d_bias, d_beta, d_gamma = dz.sum(1), dy.sum(1), (dy * xhat).sum(1)
-    return [g for j in range(count) for g in (d_gamma[j], d_beta[j], d_weight[j], d_bias[j])]
+    weight = torch.stack([h[1].weight for h in heads]).detach()
+    grads = closed_form_head_gradients(torch.stack(list(probs[:count])), torch.stack(list(pooled[:count])),
+                                       torch.stack(list(normed[:count])), weight, heads[0][0].eps, scale, targets)
+    return [g for head in zip(*(t.unbind(0) for t in grads)) for g in head]  # head by head, in parameters() order
 
 
 class Specializer:
@@ -149,12 +167,14 @@ class Specializer:
         self.thresholds = thresholds
         self.lr, self.momentum = lr, momentum
         self.buffers = [torch.zeros_like(p) for p in early_head_parameters(model)]
+        self.params = {c: early_head_parameters(model, c) for c in range(1, model.num_exits)}  # listed once
         self.runner = ExitRunner(model, thresholds, compile=compile, update=self)
         self.updates = 0
 
     def step(self, x: torch.Tensor) -> ExitTrace:
         """Predict ``x`` adaptively and update the earlier heads toward the selected exit's prediction."""
-        self.model.eval()  # inference behaviour (no dropout/BN updates); only the heads' weights move
+        if self.model.training:  # inference behaviour (no dropout/BN updates); only the heads' weights move
+            self.model.eval()  # (only when needed: walking RevCol-T's ~400 modules costs more than the update)
         trace = self.runner(x)
         count = learned_heads(trace.columns_run, self.model.num_exits)
         if count:
@@ -162,12 +182,13 @@ class Specializer:
             self.updates += 1
         return trace
 
-    def update_heads(self, pooled: Sequence[torch.Tensor], exits: torch.Tensor, out_logits: torch.Tensor,
-                     count: int, gradients: Callable | None = None) -> None:
+    def update_heads(self, pooled: Sequence[torch.Tensor], normed: Sequence[torch.Tensor],
+                     probs: Sequence[torch.Tensor], exits: torch.Tensor, scale: torch.Tensor,
+                     out_logits: torch.Tensor, count: int, gradients: Callable | None = None) -> None:
         """The step itself: targets, gradients of the first ``count`` heads, SGD (the unit a graph captures).
-        ``gradients(pooled, exits, targets, count)`` replaces ``head_gradients`` (a compiled version of it)."""
+        ``gradients(pooled, normed, probs, exits, scale, targets, count)`` replaces ``head_gradients`` (a
+        compiled version of it)."""
         targets = pseudo_labels(out_logits)
-        grads = (gradients(pooled, exits, targets, count) if gradients
-                 else head_gradients(self.model, pooled, exits, targets, count))
-        sgd_update_(early_head_parameters(self.model, count), grads, self.buffers[:len(grads)], self.lr,
-                    self.momentum)
+        args = (pooled, normed, probs, exits, scale, targets, count)
+        grads = gradients(*args) if gradients else head_gradients(self.model, *args)
+        sgd_update_(self.params[count], grads, self.buffers[:len(grads)], self.lr, self.momentum)
