@@ -97,4 +97,7 @@ def finish_shutdown() -> None:
 def shutdown() -> None:
     """End this driver's Ray connection (and its private cluster) if one was started."""
     if ray_is_up():
+        from orchestrator.ray_sessions import stop_autoscaler_monitor
+
+        stop_autoscaler_monitor()  # a cluster's driver has no such child: nothing happens there
         sys.modules["ray"].shutdown()

@@ -1,6 +1,7 @@
 """What a launch's fixed cost was cut with (issue 18.3; figures in docs/PERFORMANCE.md, measured by
 ``benchmarks/launch_cost.py``): no prestarted Ray workers for the private Ray only, the garbage collector paused
-while Ray and the store start, Ray's shutdown beside the closing output, the exit's last collection skipped.
+while Ray and the store start, Ray's shutdown beside the closing output and without the autoscaler monitor's
+1 s grace, the exit's last collection skipped.
 Ray is replaced by fakes here; the launch tests run the real one."""
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -100,3 +102,33 @@ def test_the_command_line_freezes_the_heap_before_the_exit_collection(tmp_path):
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     line = proc.stdout.strip().splitlines()[-1]
     assert line.startswith("frozen ") and int(line.split()[1]) > 10_000, proc.stderr
+
+
+def test_only_this_drivers_own_autoscaler_monitor_is_killed_at_shutdown(tmp_path):
+    from orchestrator.ray_sessions import MONITOR_SCRIPT, stop_autoscaler_monitor
+
+    monitor = tmp_path / MONITOR_SCRIPT
+    monitor.parent.mkdir(parents=True)
+    monitor.write_text("import time\ntime.sleep(60)\n")
+    other = tmp_path / "agent.py"
+    other.write_text("import time\ntime.sleep(60)\n")
+    # a monitor that is not our direct child (another driver's cluster, here a grandchild)
+    nested = tmp_path / "nested.py"
+    nested.write_text(f"import subprocess, sys\nsubprocess.run([sys.executable, {str(monitor)!r}])\n")
+    ours, bystander, parent = (subprocess.Popen([sys.executable, str(p)]) for p in (monitor, other, nested))
+    try:
+        import psutil
+
+        deadline = time.time() + 20
+        while not psutil.Process(parent.pid).children() and time.time() < deadline:
+            time.sleep(0.05)
+        grandchild = psutil.Process(parent.pid).children()[0]
+        assert stop_autoscaler_monitor() == [ours.pid]
+        ours.wait(5)  # ended (psutil reaped it already, so no exit status is left to read)
+        assert not psutil.pid_exists(ours.pid)
+        assert bystander.poll() is None and parent.poll() is None and grandchild.is_running()
+    finally:
+        for proc in (bystander, parent):
+            proc.kill()
+            proc.wait(5)
+        psutil.Process(grandchild.pid).kill() if grandchild.is_running() else None
