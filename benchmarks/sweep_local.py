@@ -17,7 +17,9 @@ A ``bare=N`` setting (``bare=N,pin``: each process pinned to one CPU, distinct p
 trials in N plain processes (no Ray, Tune or MLflow; each takes the next trial when it is done, as Tune does, with
 1 torch thread per CPU of ``resources.cpu``), so the host's own slow-down under N concurrent trials is beside the
 orchestrator's in one run. ``trials=K`` in any setting keeps the sweep's first K seeds (a shorter one-at-a-time
-baseline: its per-trial figures stay comparable). The first line gives the host's CPU layout (cores, SMT, quota).
+baseline: its per-trial figures stay comparable); ``flush=S`` sets ``$ORCHESTRATOR_STREAM_FLUSH_S`` for that launch
+(``flush=0``: each streamed event written at once, as before the driver batched them). The first line gives the
+host's CPU layout (cores, SMT, quota).
 
     python benchmarks/sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini
     python benchmarks/sweep_local.py sweeps/cmsf/table2_1.yaml --scale mini --seeds 0,1,2 --keys nn1,nn20,linear
@@ -42,6 +44,7 @@ import torch
 from orchestrator.context import LocalContext
 from orchestrator.registry import build_config, get_workload
 from orchestrator.spec import Sweep, apply_resource_overrides, load_sweep, parse_set
+from orchestrator.stream_buffer import FLUSH_ENV, flush_interval
 from orchestrator.trial_clock import TIMES_ENV
 from sweep_bare import host_layout, run_bare
 
@@ -71,7 +74,7 @@ def with_setting(sweep: Sweep, setting: str, name: str) -> Sweep:
     """A copy of ``sweep`` named ``name`` with ``max_concurrent=N`` / ``cpu=N`` / ``gpu=F|auto`` applied, and
     ``trials=K``: only its first K seeds (a shorter one-at-a-time baseline; per-trial figures stay comparable)."""
     out = dataclasses.replace(sweep, name=name, resources=sweep.resources.model_copy())
-    items = [s for s in setting.split(",") if s and s != "pin" and not s.startswith("bare=")]
+    items = [s for s in setting.split(",") if s and s != "pin" and not s.startswith(("bare=", "flush="))]
     for item in [s for s in items if s.startswith("max_concurrent=")]:
         out.max_concurrent = int(item.partition("=")[2])
     for item in [s for s in items if s.startswith("trials=")]:
@@ -146,8 +149,18 @@ def ray_row(sweep: Sweep, setting: str, name: str, args, uri: str, work: Path, t
 
     s = with_setting(sweep, setting, name)
     times.unlink(missing_ok=True)
+    flush = [i.partition("=")[2] for i in setting.split(",") if i.startswith("flush=")]
+    before = os.environ.get(FLUSH_ENV)
+    if flush:  # the driver's streamed-metric batching (orchestrator.stream_buffer) for this launch only
+        os.environ[FLUSH_ENV] = flush[0]
     t, cpu = time.perf_counter(), time.process_time()
-    result = run_sweep(s, tracking_uri=uri, storage_path=work / "ray", verbose=0)
+    try:
+        result = run_sweep(s, tracking_uri=uri, storage_path=work / "ray", verbose=0)
+    finally:
+        if before is None:
+            os.environ.pop(FLUSH_ENV, None)
+        else:
+            os.environ[FLUSH_ENV] = before
     wall, driver_cpu = time.perf_counter() - t, time.process_time() - cpu
     n, span, mean = trial_span(uri, s.name)
     clocks = [json.loads(line) for line in times.read_text().splitlines()] if times.is_file() else []
@@ -156,6 +169,7 @@ def ray_row(sweep: Sweep, setting: str, name: str, args, uri: str, work: Path, t
     results = sum(c["reports"] for c in clocks)
     return {"sweep": sweep.name, "scale": args.scale, "setting": setting,
             "resources": {"cpu": s.resources.cpu, "gpu": s.resources.gpu}, "max_concurrent": s.max_concurrent,
+            "stream_flush_s": flush_interval() if not flush else float(flush[0]),
             "trials": len(s.trials()), "finished": n, "failed": result.n_failed, "launch_wall_s": round(wall, 1),
             "first_to_last_trial_s": round(span, 1), "mean_trial_s": round(mean, 2),
             "trials_per_min": round(60 * n / span, 2), "trials_per_min_whole_launch": round(60 * n / wall, 2),

@@ -64,9 +64,15 @@ class Recorder:
         import mlflow
         from mlflow.tracking import MlflowClient
 
+        from orchestrator.stream_buffer import FlushingClient, StreamBuffer, flush_interval
+
         self.uri = tracking_uri
         mlflow.set_tracking_uri(tracking_uri)
-        self.client = MlflowClient(tracking_uri)
+        raw = MlflowClient(tracking_uri)
+        # Streamed metrics wait up to flush_interval() s and go in one log_batch per run; every other call on
+        # `client` writes them first, so the store sees the same order (orchestrator.stream_buffer says why).
+        self.stream = StreamBuffer(raw, flush_interval())
+        self.client = FlushingClient(raw, self.stream)
         exp = self.client.get_experiment_by_name(experiment_name)
         if exp is None:
             root = _artifact_root(tracking_uri)
@@ -186,9 +192,14 @@ class Recorder:
             self.client.log_inputs(run_id, datasets=inputs)
 
     def log_stream(self, run_id: str, metrics: dict[str, float], step: int) -> None:
-        """Streamed metrics under ``stream/`` (``system/*`` keep their own prefix), with their step."""
-        self.log_metrics(run_id, {k if k.startswith(("system/", STREAM_PREFIX)) else STREAM_PREFIX + k: v
-                                  for k, v in metrics.items()}, step)
+        """Streamed metrics under ``stream/`` (``system/*`` keep their own prefix), with their step and the time
+        they arrived; written in batches (``orchestrator.stream_buffer``)."""
+        self.stream.add(run_id, _metrics({k if k.startswith(("system/", STREAM_PREFIX)) else STREAM_PREFIX + k: v
+                                          for k, v in metrics.items()}, step))
+
+    def flush(self) -> None:
+        """Write the streamed metrics still waiting (any other call on ``client`` does it first anyway)."""
+        self.stream.flush()
 
     def log_summary(self, run_id: str, metrics: dict[str, float]) -> None:
         """The summary metrics, once, under the names the paper tables read; marks the run as complete
@@ -210,11 +221,7 @@ class Recorder:
                                                   f"streamed ones are under stream/)")
 
     def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
-        from mlflow.entities import Metric
-        import time
-
-        now = int(time.time() * 1000)
-        batch = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        batch = _metrics(metrics, step)
         for i in range(0, len(batch), 500):
             self.client.log_batch(run_id, metrics=batch[i:i + 500])
 
@@ -256,6 +263,16 @@ class Recorder:
             token = page.token
             if not token:
                 return hashes
+
+
+def _metrics(metrics: dict[str, float], step: int) -> list:
+    """MLflow metric entities for ``metrics`` at ``step``, stamped now."""
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    return [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
 
 
 def _source_tags(sweep: Any) -> dict[str, str]:
