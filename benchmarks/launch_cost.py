@@ -85,9 +85,9 @@ def phases(work: Path, num_cpus: int | None) -> dict[str, float]:
     step("first launch (Tune, first actor, trial)", lambda: run_sweep(sweep, tracking_uri=uri,
                                                                       storage_path=work / "ray", verbose=0))
     step("second launch, same Ray", lambda: run_sweep(sweep, tracking_uri=uri, storage_path=work / "ray", verbose=0))
-    import ray
+    from orchestrator.warm_start import shutdown
 
-    step("ray.shutdown()", ray.shutdown)
+    step("Ray shutdown (warm_start.shutdown)", shutdown)
     return out
 
 
