@@ -86,25 +86,28 @@ def exit_head(head: nn.Module, top: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 class HostStaging:
-    """Pinned host buffers and CUDA events kept from call to call, one per use (``key``), so that a pass allocates
-    none (non-blocking copies need pinned memory). Before a buffer the host writes is used again, its previous
-    upload must have finished; it has in every normal flow (the host has since waited for a later event), so that
-    check is one ``cudaEventQuery``."""
+    """Pinned host buffers (with their numpy views) and CUDA events kept from call to call, one per use (``key``),
+    so that a pass allocates none (non-blocking copies need pinned memory). Before a buffer the host writes is used
+    again, its previous upload must have finished; it has in every normal flow (the host has since waited for a
+    later event), so that check is one ``cudaEventQuery``."""
 
     def __init__(self):
-        self.buffers: dict[object, torch.Tensor] = {}
+        self.buffers: dict[object, tuple[torch.Tensor, np.ndarray]] = {}
         self.events: dict[object, torch.cuda.Event] = {}
 
-    def buffer(self, key, shape: torch.Size, dtype: torch.dtype, written_by_host: bool = False) -> torch.Tensor:
-        """The pinned buffer for ``key``. One the host writes (an upload) first waits for its previous copy; one the
-        device writes needs no wait: the host reads it only after the event of the copy it wants."""
+    def buffer(self, key, shape: torch.Size, dtype: torch.dtype, written_by_host: bool = False
+               ) -> tuple[torch.Tensor, np.ndarray]:
+        """The pinned buffer for ``key`` and its values as numpy. One the host writes (an upload) first waits for
+        its previous copy; one the device writes needs no wait: the host reads it only after the event of the copy
+        it wants."""
         event = self.events.get(key) if written_by_host else None
         if event is not None and not event.query():
             event.synchronize()
-        buf = self.buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self.buffers[key] = torch.empty(shape, dtype=dtype, pin_memory=True)
-        return buf
+        entry = self.buffers.get(key)
+        if entry is None or entry[0].shape != shape or entry[0].dtype != dtype:
+            buf = torch.empty(shape, dtype=dtype, pin_memory=True)
+            entry = self.buffers[key] = (buf, host_scores(buf))
+        return entry
 
     def record(self, key) -> torch.cuda.Event:
         """An event after the copy just queued for ``key``."""
@@ -115,14 +118,20 @@ class HostStaging:
         return event
 
 
-def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[torch.Tensor, object | None]:
-    """``probs`` on the host without blocking: (host tensor, CUDA event recorded after the copy, or None when the
-    tensor is already there)."""
+def host_scores(host: torch.Tensor) -> np.ndarray:
+    """A host tensor's values as numpy: a view, except for bfloat16 (which numpy lacks), widened to float32 (exact)
+    when read."""
+    return host.float().numpy() if host.dtype == torch.bfloat16 else host.numpy()
+
+
+def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[np.ndarray | torch.Tensor, object | None]:
+    """``probs`` on the host without blocking: (its values, CUDA event recorded after the copy, or None when the
+    tensor is already there). The values are a numpy view of a pinned buffer (bfloat16: the buffer itself)."""
     if probs.device.type == "cpu":
-        return probs, None
-    host = staging.buffer(key, probs.shape, probs.dtype)
+        return host_scores(probs), None
+    host, view = staging.buffer(key, probs.shape, probs.dtype)
     host.copy_(probs, non_blocking=True)
-    return host, staging.record(key)
+    return (host if probs.dtype == torch.bfloat16 else view), staging.record(key)
 
 
 def to_device(host: np.ndarray | torch.Tensor, device: torch.device, staging: HostStaging, key) -> torch.Tensor:
@@ -130,55 +139,57 @@ def to_device(host: np.ndarray | torch.Tensor, device: torch.device, staging: Ho
     t = torch.from_numpy(host) if isinstance(host, np.ndarray) else host
     if device.type != "cuda":
         return t
-    buf = staging.buffer(key, t.shape, t.dtype, written_by_host=True)
+    buf, _ = staging.buffer(key, t.shape, t.dtype, written_by_host=True)
     buf.copy_(t)
     out = buf.to(device, non_blocking=True)
     staging.record(key)
     return out
 
 
-def host_scores(host: torch.Tensor) -> np.ndarray:
-    """A host tensor's values as numpy (bfloat16, which numpy lacks, widened to float32: exact)."""
-    return (host.float() if host.dtype == torch.bfloat16 else host).numpy()
-
-
 class HostDecisions:
     """The exit rule of Sec. 3.2 for a batch, applied on the host as each early exit's softmax scores arrive.
 
     ``exits[b]`` counts the exits sample ``b`` passed undecided, so once it has left it holds its exit's index;
-    ``undecided[b]`` is True while no exit of ``b`` has fired. Exits are read in order; ``poll`` reads those whose
-    copy has arrived and never waits unless told to."""
+    ``undecided[b]`` is True while no exit of ``b`` has fired; ``done`` once none is. Exits are read in order;
+    ``poll`` reads those whose copy has arrived and never waits unless told to. Plain numpy and Python flags:
+    ``poll`` is asked before every level of a column, and each call must cost next to nothing."""
 
     def __init__(self, batch: int, thresholds: np.ndarray, staging: HostStaging):
         self.thresholds, self.staging = thresholds, staging
         self.undecided = np.ones(batch, dtype=bool)
         self.exits = np.zeros(batch, dtype=np.int64)
-        self.pending: list[tuple[int, torch.Tensor, object | None]] = []
+        self.done = False
+        self.pending: list[tuple[int, np.ndarray | torch.Tensor, object | None]] = []
         self.posted = 0
         self._thr: np.ndarray | None = None
 
     def post(self, i: int, probs: torch.Tensor) -> None:
         """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them."""
-        host, event = host_copy(probs, self.staging, ("scores", i))
-        self.pending.append((i, host, event))
+        if self._thr is None:
+            self._thr = thresholds_as(self.thresholds, probs.dtype)
+        scores, event = host_copy(probs, self.staging, ("scores", i))
+        self.pending.append((i, scores, event))
         self.posted = i + 1
 
     def poll(self, wait_upto: int = -1) -> bool:
         """Read every posted exit whose scores have arrived, waiting for those up to exit ``wait_upto``; True once
         every sample has left (nothing more needs to run)."""
-        while self.pending and self.undecided.any():
-            i, host, event = self.pending[0]
+        pending = self.pending
+        while pending and not self.done:
+            i, scores, event = pending[0]
             if event is not None and not event.query():
                 if i > wait_upto:
                     return False
                 event.synchronize()
-            del self.pending[0]
-            if self._thr is None:
-                self._thr = thresholds_as(self.thresholds, host.dtype)
-            fires = self.undecided & (host_scores(host).max(axis=-1) >= self._thr[i])
+            del pending[0]
+            if isinstance(scores, torch.Tensor):  # bfloat16 buffer: widened once it has arrived
+                scores = host_scores(scores)
+            fires = scores.max(axis=-1) >= self._thr[i]
+            fires &= self.undecided
             self.undecided ^= fires  # fires lies inside undecided: this removes them
             self.exits += self.undecided
-        return not self.undecided.any()
+            self.done = not self.undecided.any()
+        return self.done
 
     def finish(self) -> bool:
         """Read what is still needed (waiting for it); True when every sample left at an early exit."""
