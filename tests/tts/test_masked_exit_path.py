@@ -217,12 +217,12 @@ def test_non_blocking_decisions_give_the_blocking_results_bit_for_bit(micro_mode
         conf = [max_softmax(z) for z in model.forward_exits(x)]
     policies = ([NEVER] * 4, [0.0] * 4, [conf[0].median().item(), conf[1].median().item(), NEVER, 0.0],
                 [conf[0].max().item(), conf[1].min().item(), NEVER, 0.0], [NEVER, NEVER, 0.0, NEVER])
-    for thr in policies:
+    for thr, lookahead in ((p, a) for p in policies for a in (0, 1)):
         thr = effective_thresholds(thr, 4)
-        blocking = run_exits(model, x, thr, lookahead=0)
+        blocking = run_exits(model, x, thr)  # scores on the host at once (CPU): the reference
         log: list[str] = []
         monkeypatch.setattr(early_exit, "host_copy", lambda p, *_: (p.clone(), SlowEvent(delay, log)))
-        late = run_exits(model, x, thr, lookahead=1)
+        late = run_exits(model, x, thr, lookahead=lookahead)
         monkeypatch.undo()
         assert torch.equal(late.exits, blocking.exits) and torch.equal(late.logits, blocking.logits)
         assert np.array_equal(late.host_exits, blocking.host_exits) and late.columns_run == blocking.columns_run

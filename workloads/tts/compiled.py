@@ -98,7 +98,7 @@ class ExitRunner:
     ``runner.update(trace, count)``, the SGD step of the first ``count`` heads from that trace."""
 
     def __init__(self, model: nn.Module, thresholds: Sequence[float] | torch.Tensor, compile: str = "none",
-                 update=None, lookahead: int | None = None):
+                 update=None, lookahead: int = 0):
         device = next(model.parameters()).device
         check_compile_mode(compile, device)
         self.model, self.mode, self.spec = model, compile, update

@@ -7,10 +7,9 @@ The last exit always answers.
 The pass keeps every tensor at the batch's shape (a sample that has left is never dropped by indexing), so no
 shape depends on the data and each column can be captured or compiled once (:mod:`workloads.tts.compiled`).
 The exit decisions are taken on the host: each early exit's softmax scores are copied there without blocking
-(pinned memory, a CUDA event marks their arrival) while the next column is already being launched, and the
-host stops launching as soon as it reads that every sample has left. Computing part of a column more than
-needed never changes a result (the decisions come from the scores alone), and the device's queue never
-drains for a host read on the path where no exit fires. At batch 1 the later columns are skipped as in the
+(pinned memory, a CUDA event marks their arrival); the host waits for them before the next column (or, with
+``lookahead=1``, launches it meanwhile and gives it up half-way once it reads that every sample has left).
+Computing part of a column more than needed never changes a result: the decisions come from the scores alone. At batch 1 the later columns are skipped as in the
 paper; at a larger batch they run on the whole batch until every sample has left (the paper measures batch 1).
 """
 from __future__ import annotations
@@ -266,20 +265,20 @@ def adaptive_forward(model: nn.Module, x: torch.Tensor, thresholds: Sequence[flo
 
 @torch.no_grad()
 def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequence | None = None,
-              lookahead: int | None = None, staging: HostStaging | None = None) -> ExitTrace:
+              lookahead: int = 0, staging: HostStaging | None = None) -> ExitTrace:
     """``adaptive_forward`` with thresholds already made by ``effective_thresholds``; ``steps[i]`` replaces
     ``column_exit_step`` for column ``i`` (a compiled version of it, called without the model and index).
 
     ``lookahead``: how many columns may be launched past an exit whose scores have not reached the host yet.
-    1 (default for the eager pass on CUDA): column ``i + 1`` is launched while exit ``i``'s scores travel, and
-    asked about them before each of its levels, so the device never waits for the host on the path where no
-    exit fires; column ``i + 2`` waits for exit ``i``. 0 (the default elsewhere, and for compiled steps, which
-    cannot stop half-way): wait for exit ``i`` before column ``i + 1``, one blocking read per early exit. On a
-    CPU the scores are on the host at once, so both give the same columns and the same results. ``staging``: the
-    pinned buffers to reuse (a runner keeps one; default: new ones)."""
+    0 (default; compiled steps, which cannot stop half-way, need it): wait for exit ``i``'s scores before column
+    ``i + 1``, so at most one blocking wait per early exit, and none when the copy has already arrived (at batch
+    1 on an H200 it has: the profiler counts 0 syncs). 1 (eager only): launch column ``i + 1`` while they travel
+    and ask about them before each of its levels, so the device never waits for the host; column ``i + 2`` waits
+    for exit ``i``. Measured on the H200 (docs/performance/tts.md) 1 was no faster on the last-exit path and
+    slower when exit 0 fires (part of column 1 is launched for nothing), hence the default. On a CPU the scores
+    are on the host at once: both give the same columns, and both give the same results everywhere.
+    ``staging``: the pinned buffers to reuse (a runner keeps one; default: new ones)."""
     n = model.num_exits
-    if lookahead is None:
-        lookahead = 1 if x.is_cuda and steps is None else 0
     staging = HostStaging() if staging is None else staging
     decisions = HostDecisions(x.shape[0], thr, staging)
     stop = decisions.poll if lookahead > 0 else None
