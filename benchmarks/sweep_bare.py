@@ -2,7 +2,9 @@
 
 Used by ``benchmarks/sweep_local.py`` (``--runs bare=N`` / ``bare=N,pin``) so that the host's own slow-down when N
 trials run at once sits beside the orchestrator's figures in one run: if plain processes slow down as much as Tune
-trials do, the host (shared cores, memory bandwidth, a CPU quota) is the limit, not the orchestrator.
+trials do, the host (shared cores, memory bandwidth, a CPU quota) is the limit, not the orchestrator. A bare process
+imports torch before its first trial's clock starts (a Ray trial imports it inside its first trial), so its first
+trial holds only the workload's own imports and first-call set-up.
 """
 from __future__ import annotations
 
