@@ -6,8 +6,8 @@ sweeps' experiments) and starting the private Ray were paid one after the other 
 mostly waits on the processes it spawns, so the two overlap even on 2 cores); ``run_sweep`` then finds
 both ready. ``launch_session`` wraps a whole command (one ``run``, every sweep of a ``reproduce``): Ray
 starts once before its first sweep and shuts down once after its last, optionally in a background thread
-while the command prints its summary and renders its tables (``ray.shutdown`` waits ~1.4 s for the raylet
-and GCS to exit; ``finish_shutdown`` joins it before the command returns).
+while the command prints its summary and renders its tables (``shutdown`` still waits 0.4-0.6 s for Ray's
+processes to exit; ``finish_shutdown`` joins it before the command returns).
 """
 from __future__ import annotations
 
