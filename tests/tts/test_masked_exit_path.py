@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from workloads.tts.compiled import ExitRunner, PlainRunner, check_compile_mode
-from workloads.tts import early_exit, specialization
+from workloads.tts import compiled, early_exit, specialization
 from workloads.tts.early_exit import NEVER, adaptive_forward, effective_thresholds, exit_head, max_softmax, run_exits
 from workloads.tts.specialization import (Specializer, early_head_parameters, head_gradients, head_loss,
                                           learning_scale)
@@ -297,3 +297,110 @@ def test_non_blocking_decisions_on_cuda_give_the_blocking_results(micro_model):
         thr = effective_thresholds(thr, 4)
         a, b = run_exits(model, x, thr, lookahead=0), run_exits(model, x, thr, lookahead=1)
         assert torch.equal(a.exits, b.exits) and torch.equal(a.logits, b.logits) and a.columns_run == b.columns_run
+
+
+class ReplayedGraph:
+    """A CUDA graph stand-in for the CPU: ``replay`` reruns the captured function on the static inputs it was
+    bound to and writes its results into the static outputs of the capture, which is what a replay does."""
+
+    def __init__(self, fn, out):
+        self.fn, self.out = fn, out
+
+    def replay(self):
+        copy_into(self.out, self.fn())
+
+
+def copy_into(static, new):
+    if isinstance(static, torch.Tensor):
+        static.copy_(new)
+    elif isinstance(static, (list, tuple)):
+        for a, b in zip(static, new, strict=True):
+            copy_into(a, b)
+
+
+def replayed_capture(fn, restore=()):
+    """``compiled._capture`` without CUDA: one run gives the static outputs (then ``restore`` is put back, as the
+    real capture's warm-up runs are)."""
+    saved = [t.detach().clone() for t in restore]
+    out = fn()
+    with torch.no_grad():
+        for t, s in zip(restore, saved):
+            t.copy_(s)
+    return ReplayedGraph(fn, out), out
+
+
+@pytest.fixture
+def graphs_on_cpu(monkeypatch):
+    """``compile: graph`` on the CPU through ``ReplayedGraph``: the decision steps chained through static tensors,
+    the flag reads and the captured update run as on CUDA; the update's closed-form gradients (CUDA's default)."""
+    monkeypatch.setattr(compiled, "_capture", replayed_capture)
+    monkeypatch.setattr(compiled, "check_compile_mode", lambda *_: None)
+    monkeypatch.setattr(specialization, "head_gradients", partial(head_gradients, closed_form=True))
+
+
+def _assert_same_trace(a, b):
+    assert torch.equal(a.exits, b.exits) and np.array_equal(a.host_exits, b.host_exits)
+    assert torch.equal(a.logits, b.logits) and a.columns_run == b.columns_run
+    for name in ("head_logits", "pooled", "normed", "probs"):
+        u, v = getattr(a, name), getattr(b, name)
+        assert len(u) == len(v) and all(torch.equal(p, q) for p, q in zip(u, v)), name
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_decisions_inside_the_captured_columns_equal_the_host_decisions_and_the_reference(micro_model, dtype,
+                                                                                         graphs_on_cpu):
+    model = copy.deepcopy(micro_model).to(dtype).eval()
+    g = torch.Generator().manual_seed(9)
+    batches = [torch.rand(b, 3, 32, 32, generator=g, dtype=dtype) for b in (1, 1, 1, 6, 6)]
+    with torch.no_grad():
+        conf = [max_softmax(z) for z in model.forward_exits(torch.cat(batches))]
+    # a tie and a threshold 1e-12 above a score (in float32 it rounds onto it: fires on host and device alike)
+    tie, above = conf[0][0].item(), conf[1][3].item() + 1e-12
+    policies = ([NEVER] * 4, [0.0] * 4, [NEVER, NEVER, 0.0, NEVER], [tie, above, NEVER, 0.0],
+                [conf[0].median().item(), conf[1].median().item(), conf[2].median().item(), 0.0])
+    seen = set()
+    for thr in policies:
+        graph, eager = ExitRunner(model, thr, compile="graph"), ExitRunner(model, thr)
+        for x in batches + batches[:1]:  # replays of every captured shape, with other images
+            ours, host = graph(x), eager(x)
+            _assert_same_trace(ours, host)
+            with torch.no_grad():
+                ref_logits, ref_exits = indexing_step(model, x, torch.tensor(thr, dtype=torch.float64))
+            assert torch.equal(ours.exits, ref_exits)  # the reference's sub-batches round differently:
+            assert torch.allclose(ours.logits, ref_logits, rtol=0, atol=1e-12 if dtype == torch.float64 else 1e-6)
+            assert ours.columns_run == 1 + int(ref_exits.max())
+            seen.add((x.shape[0], ours.columns_run))
+    assert {(1, c) for c in (1, 2, 3, 4)} <= seen and {(6, 1), (6, 4)} <= seen  # every stopping column was covered
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_captured_specialization_equals_the_eager_one_over_several_steps(micro_model, batch, graphs_on_cpu):
+    eager, graph = _float64(micro_model), _float64(micro_model)
+    g = torch.Generator().manual_seed(10)
+    stream = [torch.rand(batch, 3, 32, 32, generator=g, dtype=torch.float64) for _ in range(6)]
+    with torch.no_grad():
+        c = max_softmax(eager.forward_exits(torch.cat(stream))[0]).median().item()
+    thr = torch.tensor([c, c * 1.05, NEVER, 0.0], dtype=torch.float64)
+    a = Specializer(eager, thr, lr=0.01, momentum=0.9)  # slow enough that exit 0 does not take every image at once
+    b = Specializer(graph, thr, lr=0.01, momentum=0.9, compile="graph")
+    for x in stream:
+        ta, tb = a.step(x), b.step(x)
+        assert np.array_equal(ta.host_exits, tb.host_exits) and ta.columns_run == tb.columns_run
+        assert torch.allclose(ta.logits, tb.logits, rtol=0, atol=1e-12)
+        for p, q in zip(eager.parameters(), graph.parameters()):
+            assert torch.allclose(p, q, rtol=0, atol=1e-12)
+    assert a.updates == b.updates >= 3  # updates of 1 and 3 heads (captured apart), batch 1 and 4
+
+
+def test_captured_columns_read_one_flag_per_exit_passed(micro_model, graphs_on_cpu):
+    x = torch.rand(1, 3, 32, 32)
+    never = ExitRunner(micro_model, torch.full((4,), NEVER), compile="graph")
+    first = ExitRunner(micro_model, torch.zeros(4), compile="graph")
+    spec = Specializer(micro_model, torch.full((4,), NEVER), lr=0.1, compile="graph")
+    for fn in (never, first, spec.step):
+        fn(x)  # capture first
+    for fn, reads in ((never, 3), (first, 1), (spec.step, 3)):
+        with HostReads() as mode:
+            trace = fn(x)
+            host = trace.host_exits  # batch 1: known from the columns that ran, no read
+        assert mode.reads == ["__bool__"] * reads and host.tolist() == [reads if reads == 3 else 0]

@@ -1,11 +1,15 @@
 """The exit pass and the specialization step run eagerly, as CUDA graphs, or compiled (``compile`` option).
 
 ``none``: the eager functions of :mod:`workloads.tts.early_exit` / :mod:`workloads.tts.specialization`.
-``graph``: each column's :func:`~workloads.tts.early_exit.column_exit_step` and each update (one per number of
-learned heads) captured once per input shape with ``torch.cuda.graph`` and replayed; CUDA only. Batch 1 RevCol
-inference is bound by kernel launches on a large GPU, which replaying a graph removes.
+``graph``: each column's :func:`~workloads.tts.early_exit.column_decision_step` (the column, its exit and the exit
+rule on the device) and each update (one per number of learned heads) captured once per input shape with
+``torch.cuda.graph`` and replayed; CUDA only. Batch 1 RevCol inference is bound by kernel launches on a large GPU,
+which replaying a graph removes; so the GPU, not the host, is behind, and the host reads one 0-d flag per early
+exit (is any sample undecided?) rather than waiting for the scores and deciding while the GPU idles (what the
+eager path does: there the scores have arrived by the time they are asked for).
 ``inductor``: the column steps and the update's closed-form gradients through ``torch.compile`` (backend
-inductor, static shapes); the SGD arithmetic stays eager (a few foreach kernels).
+inductor, static shapes); the SGD arithmetic stays eager (a few foreach kernels). Its kernels are still launched
+one by one, as eager ones, so it keeps the eager pass's host decisions.
 
 Every mode does the same arithmetic in the same order, so the results equal the eager ones (bit for bit for
 ``graph``; inductor may fuse and reorder floating-point operations, to rounding).
@@ -18,8 +22,8 @@ from typing import Sequence
 import torch
 import torch.nn as nn
 
-from workloads.tts.early_exit import (ExitTrace, HostStaging, column_exit_step, effective_thresholds, run_exits,
-                                      to_device)
+from workloads.tts.early_exit import (DecidedColumn, ExitTrace, HostStaging, column_decision_step, column_exit_step,
+                                      effective_thresholds, initial_exit_state, run_exits, thresholds_as, to_device)
 from workloads.tts.specialization import early_head_parameters, head_gradients, learning_scale
 
 COMPILE_MODES = ("none", "graph", "inductor")
@@ -35,32 +39,41 @@ def check_compile_mode(mode: str, device: torch.device) -> None:
 
 
 class _ColumnGraphs:
-    """Captured graphs of every column's exit step for one input shape, chained through static tensors, and the
+    """Captured graphs of every column's decision step for one input shape, chained through static tensors, and the
     captured updates (one per number of learned heads) with the static inputs they read."""
 
-    def __init__(self, model: nn.Module, x: torch.Tensor):
+    def __init__(self, model: nn.Module, x: torch.Tensor, thr):
         self.x = x.clone()
+        dtype = next(model.parameters()).dtype
+        # a graph holds no reference to what it reads: keep the first column's exit state alive here, or its
+        # memory is reused and the replay reads garbage
+        self.initial = initial_exit_state(x, model.num_classes, dtype)
+        thresholds = thresholds_as(thr, dtype)  # compared in the scores' dtype, as the host decisions do
         self.graphs: list[torch.cuda.CUDAGraph] = []
-        self.outputs: list[tuple] = []
+        self.outputs: list[DecidedColumn] = []
         self.updates: dict[tuple[int, bool], tuple[torch.cuda.CUDAGraph, tuple]] = {}  # (count, batch-1 scale)
-        inputs, feats = self.x, None
+        inputs, feats, state = self.x, None, self.initial
         for i in range(model.num_exits):
-            graph, out = _capture(partial(column_exit_step, model, i, inputs, feats))
+            step = partial(column_decision_step, model, i, float(thresholds[i]), inputs, feats, *state)
+            graph, out = _capture(step)
             self.graphs.append(graph)
             self.outputs.append(out)
-            inputs, feats = out[:2]
-        self.steps = [partial(self._replay, i) for i in range(model.num_exits)]
+            inputs, feats, state = out.stem, out.feats, (out.out_logits, out.exits, out.undecided)
 
-    def _replay(self, i: int, inputs, feats) -> tuple:
-        """``column_exit_step`` of column ``i`` as a replay (the inputs are the static tensors already)."""
-        self.graphs[i].replay()
-        return self.outputs[i]
-
-    def run(self, model: nn.Module, x: torch.Tensor, thr, staging: HostStaging) -> ExitTrace:
-        """The exit pass over the replays (one blocking read per early exit: a replayed column cannot stop
-        half-way); the trace holds the static tensors (valid until the next replay)."""
+    def run(self, x: torch.Tensor) -> ExitTrace:
+        """Replay column by column, reading each early exit's 0-d flag (one blocking read, the only one per exit:
+        a replayed column cannot stop half-way, and whether to replay the next is all the host needs); the trace
+        holds the static tensors (valid until the next replay)."""
         self.x.copy_(x)
-        return run_exits(model, self.x, thr, self.steps, lookahead=0, staging=staging)
+        for i, graph in enumerate(self.graphs):
+            graph.replay()
+            left = self.outputs[i].any_undecided
+            if left is not None and not bool(left):  # every sample has left: the later columns never run
+                break
+        ran = self.outputs[:i + 1]
+        return ExitTrace(logits=ran[-1].out_logits, decided=ran[-1].exits, head_logits=[o.logits for o in ran],
+                         pooled=[o.pooled for o in ran], normed=[o.normed for o in ran],
+                         probs=[o.probs for o in ran if o.probs is not None], columns_run=i + 1)
 
 
 def _capture(fn, restore: Sequence[torch.Tensor] = ()) -> tuple[torch.cuda.CUDAGraph, object]:
@@ -120,9 +133,9 @@ class ExitRunner:
             return run_exits(self.model, x, self.thr, self._steps, self.lookahead, self.staging)
         key = (tuple(x.shape), x.dtype)
         if key not in self._graphs:
-            self._graphs[key] = _ColumnGraphs(self.model, x)
+            self._graphs[key] = _ColumnGraphs(self.model, x, self.thr)
         self._last = self._graphs[key]
-        return self._last.run(self.model, x, self.thr, self.staging)
+        return self._last.run(x)
 
     def update(self, trace: ExitTrace, count: int) -> None:
         """One SGD step of the first ``count`` early heads from ``trace`` (the last pass of this runner)."""

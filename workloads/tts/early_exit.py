@@ -6,16 +6,23 @@ The last exit always answers.
 
 The pass keeps every tensor at the batch's shape (a sample that has left is never dropped by indexing), so no
 shape depends on the data and each column can be captured or compiled once (:mod:`workloads.tts.compiled`).
-The exit decisions are taken on the host: each early exit's softmax scores are copied there without blocking
-(pinned memory, a CUDA event marks their arrival); the host waits for them before the next column (or, with
-``lookahead=1``, launches it meanwhile and gives it up half-way once it reads that every sample has left).
-Computing part of a column more than needed never changes a result: the decisions come from the scores alone. At batch 1 the later columns are skipped as in the
-paper; at a larger batch they run on the whole batch until every sample has left (the paper measures batch 1).
+The exit rule itself is one function (:func:`exit_rule`) applied in one of two places:
+- on the host (eager and inductor, :func:`run_exits`): each early exit's softmax scores are copied there without
+  blocking (pinned memory, a CUDA event marks their arrival); the host waits for them before the next column (or,
+  with ``lookahead=1``, launches it meanwhile and gives it up half-way once it reads that every sample has left).
+  Kernels launched one by one keep the host behind the GPU, so the scores have usually arrived when asked;
+- on the device, inside each captured column (``compile: graph``, :func:`column_decision_step`): a replayed
+  column finishes before the host can launch the next, so there the host would wait for the scores and then
+  decide while the GPU idles; instead the column's graph applies the rule and the host reads one 0-d
+  "anyone undecided?" flag per early exit.
+Computing part of a column more than needed never changes a result: the decisions come from the scores alone. At
+batch 1 the later columns are skipped as in the paper; at a larger batch they run on the whole batch until every
+sample has left (the paper measures batch 1).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -84,6 +91,18 @@ def exit_head(head: nn.Module, top: torch.Tensor) -> tuple[torch.Tensor, torch.T
     return pooled, normed, F.linear(normed, linear.weight, linear.bias)
 
 
+def exit_rule(confidence, threshold, undecided, exits):
+    """The exit rule of Sec. 3.2 at one early exit for a whole batch, on numpy arrays (host decisions) or tensors
+    (inside a captured column) alike: a sample still ``undecided`` whose ``confidence`` (its max-softmax) reaches
+    ``threshold`` leaves here. ``exits`` counts the exits a sample passed undecided, so once it has left it holds
+    its exit's index. Returns (fires, undecided, exits), new arrays: the inputs are left as they were (a captured
+    column's inputs must stay valid for the next replay). ``threshold``: already rounded to the confidences'
+    dtype (:func:`thresholds_as`), so host and device compare the same two numbers."""
+    fires = (confidence >= threshold) & undecided
+    undecided = undecided ^ fires  # fires lies inside undecided: this removes them
+    return fires, undecided, exits + undecided
+
+
 class HostStaging:
     """Pinned host buffers (with their numpy views) and CUDA events kept from call to call, one per use (``key``),
     so that a pass allocates none (non-blocking copies need pinned memory). Before a buffer the host writes is used
@@ -146,7 +165,7 @@ def to_device(host: np.ndarray | torch.Tensor, device: torch.device, staging: Ho
 
 
 class HostDecisions:
-    """The exit rule of Sec. 3.2 for a batch, applied on the host as each early exit's softmax scores arrive.
+    """:func:`exit_rule` for a batch, applied on the host as each early exit's softmax scores arrive.
 
     ``exits[b]`` counts the exits sample ``b`` passed undecided, so once it has left it holds its exit's index;
     ``undecided[b]`` is True while no exit of ``b`` has fired; ``done`` once none is. Exits are read in order;
@@ -183,10 +202,7 @@ class HostDecisions:
             del pending[0]
             if isinstance(scores, torch.Tensor):  # bfloat16 buffer: widened once it has arrived
                 scores = host_scores(scores)
-            fires = scores.max(axis=-1) >= self._thr[i]
-            fires &= self.undecided
-            self.undecided ^= fires  # fires lies inside undecided: this removes them
-            self.exits += self.undecided
+            _, self.undecided, self.exits = exit_rule(scores.max(axis=-1), self._thr[i], self.undecided, self.exits)
             self.done = not self.undecided.any()
         return self.done
 
@@ -199,16 +215,17 @@ class HostDecisions:
 class ExitTrace:
     """Outcome of one adaptive pass over a batch of B samples.
 
-    logits: (B, C) logits of each sample's selected exit; exits: (B,) selected exit index (on the model's
-    device) and host_exits the same on the host (numpy); for every column up to the deepest selected exit:
-    head_logits[j] / pooled[j] / normed[j]: logits of exit ``j``, the pooled features it read and its
-    LayerNorm's output, and probs[j] the softmax of head_logits[j] (early exits only), for the whole batch
-    (rows of samples that left before ``j`` are computed but unused); columns_run: 1 + the largest selected
-    exit (the columns whose results count; a column given up half-way is not one of them). ``exits`` is copied
-    to the device on first use: the pass itself needs the exits only on the host."""
+    logits: (B, C) logits of each sample's selected exit; ``decided``: each sample's selected exit as the pass
+    decided it: a numpy array when decided on the host (eager, inductor), a tensor on the model's device when
+    decided inside the captured columns (graph); ``exits`` / ``host_exits`` give them on the device / the host,
+    copied on first use (batch 1 on the host needs no copy: the pass stopped at the one sample's exit). For every
+    column up to the deepest selected exit: head_logits[j] / pooled[j] / normed[j]: logits of exit ``j``, the
+    pooled features it read and its LayerNorm's output, and probs[j] the softmax of head_logits[j] (early exits
+    only), for the whole batch (rows of samples that left before ``j`` are computed but unused); columns_run:
+    1 + the largest selected exit (the columns whose results count; a column given up half-way is not one)."""
 
     logits: torch.Tensor
-    host_exits: np.ndarray
+    decided: np.ndarray | torch.Tensor
     head_logits: list[torch.Tensor] = field(default_factory=list)
     pooled: list[torch.Tensor] = field(default_factory=list)
     normed: list[torch.Tensor] = field(default_factory=list)
@@ -216,12 +233,26 @@ class ExitTrace:
     columns_run: int = 0
     staging: HostStaging | None = None
     _exits: torch.Tensor | None = None
+    _host_exits: np.ndarray | None = None
 
     @property
     def exits(self) -> torch.Tensor:
+        if isinstance(self.decided, torch.Tensor):
+            return self.decided
         if self._exits is None:
-            self._exits = to_device(self.host_exits, self.logits.device, self.staging or HostStaging(), "exits")
+            self._exits = to_device(self.decided, self.logits.device, self.staging or HostStaging(), "exits")
         return self._exits
+
+    @property
+    def host_exits(self) -> np.ndarray:
+        if isinstance(self.decided, np.ndarray):
+            return self.decided
+        if self._host_exits is None:
+            if self.decided.shape[0] == 1:  # the pass stopped at the one sample's exit: no read
+                self._host_exits = np.full(1, self.columns_run - 1, dtype=np.int64)
+            else:  # one blocking read, at the first use (a graph trace's tensors: before the next pass)
+                self._host_exits = self.decided.cpu().numpy()
+        return self._host_exits
 
 
 def column_exit_step(model: nn.Module, i: int, inputs: torch.Tensor, feats: list[torch.Tensor] | None,
@@ -239,6 +270,52 @@ def column_exit_step(model: nn.Module, i: int, inputs: torch.Tensor, feats: list
     pooled, normed, logits = exit_head(model.cls_blocks[i], feats[-1])
     probs = logits.softmax(dim=-1) if i < model.num_exits - 1 else None
     return stem, feats, pooled, normed, logits, probs
+
+
+def initial_exit_state(x: torch.Tensor, num_classes: int, dtype: torch.dtype
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(out_logits, exits, undecided) on ``x``'s device before the first column: nothing decided yet."""
+    b = x.shape[0]
+    return (torch.zeros(b, num_classes, dtype=dtype, device=x.device),
+            torch.zeros(b, dtype=torch.int64, device=x.device),
+            torch.ones(b, dtype=torch.bool, device=x.device))
+
+
+class DecidedColumn(NamedTuple):
+    """What :func:`column_decision_step` returns: :func:`column_exit_step`'s six values, then the exit state after
+    this column and ``any_undecided``, a 0-d bool tensor: the one value the host reads (``None`` at the last exit)."""
+
+    stem: torch.Tensor
+    feats: list[torch.Tensor]
+    pooled: torch.Tensor
+    normed: torch.Tensor
+    logits: torch.Tensor
+    probs: torch.Tensor | None
+    out_logits: torch.Tensor
+    exits: torch.Tensor
+    undecided: torch.Tensor
+    any_undecided: torch.Tensor | None
+
+
+def column_decision_step(model: nn.Module, i: int, threshold: float, inputs: torch.Tensor,
+                         feats: list[torch.Tensor] | None, out_logits: torch.Tensor, exits: torch.Tensor,
+                         undecided: torch.Tensor) -> DecidedColumn:
+    """:func:`column_exit_step` followed by :func:`exit_rule` on the device: the unit a CUDA graph captures once per
+    column (``compile: graph``), so the host reads one flag per exit instead of the scores.
+
+    ``threshold``: exit ``i``'s, rounded by :func:`thresholds_as` (a Python float: the graph keeps it as a kernel
+    argument, no tensor to keep alive); (out_logits, exits, undecided) the state after column ``i - 1``
+    (:func:`initial_exit_state` before column 0). A sample that leaves here gets this exit's logits by
+    ``torch.where`` (the same values the host path's ``selected_logits`` picks). At the last exit every sample
+    still undecided takes it; exits and undecided are passed on unchanged (nothing reads them after)."""
+    out = column_exit_step(model, i, inputs, feats)
+    logits, probs = out[4], out[5]
+    if probs is None:
+        fires, left = undecided, None
+    else:
+        fires, undecided, exits = exit_rule(probs.amax(dim=-1), threshold, undecided, exits)
+        left = undecided.any()
+    return DecidedColumn(*out, torch.where(fires[:, None], logits, out_logits), exits, undecided, left)
 
 
 def selected_logits(head_logits: Sequence[torch.Tensor], host_exits: np.ndarray, exits: Callable[[], torch.Tensor]
@@ -270,8 +347,8 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     ``column_exit_step`` for column ``i`` (a compiled version of it, called without the model and index).
 
     ``lookahead``: how many columns may be launched past an exit whose scores have not reached the host yet.
-    0 (default; compiled steps, which cannot stop half-way, need it): wait for exit ``i``'s scores before column
-    ``i + 1``, so at most one blocking wait per early exit, and none when the copy has already arrived (at batch
+    0 (default; inductor's compiled steps, which cannot stop half-way, need it): wait for exit ``i``'s scores before
+    column ``i + 1``, so at most one blocking wait per early exit, and none when the copy has already arrived (at batch
     1 on an H200 it has: the profiler counts 0 syncs). 1 (eager only): launch column ``i + 1`` while they travel
     and ask about them before each of its levels, so the device never waits for the host; column ``i + 2`` waits
     for exit ``i``. Measured on the H200 (docs/performance/tts.md) 1 was no faster on the last-exit path and
@@ -297,7 +374,7 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     decisions.finish()
     columns_run = 1 + int(decisions.exits.max())
     head_logits, pooled, normed, probs = (list(p) for p in zip(*trace_parts[:columns_run]))
-    trace = ExitTrace(logits=head_logits[0], host_exits=decisions.exits, head_logits=head_logits, pooled=pooled,
+    trace = ExitTrace(logits=head_logits[0], decided=decisions.exits, head_logits=head_logits, pooled=pooled,
                       normed=normed, probs=[p for p in probs if p is not None], columns_run=columns_run,
                       staging=staging)
     trace.logits = selected_logits(head_logits, decisions.exits, lambda: trace.exits)
