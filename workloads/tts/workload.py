@@ -173,7 +173,7 @@ def _run_specialize(cfg, ctx, model, test, per_exit_gflops) -> None:
     for step, (x, y) in enumerate(loader):
         trace = spec.step(x.to(ctx.device))
         n_seen += len(y)
-        exit_sum += float(trace.host_exits.sum())  # decided on the host: no device read
+        exit_sum += float(trace.host_exits.sum())  # host copy: no device read, but for compile=graph at batch > 1 (one)
         known = y >= 0  # unlabeled stream images carry -1
         correct += (trace.logits.argmax(1).cpu()[known] == y[known]).sum().item()  # monitoring only: labels never reach the update
         labelled += int(known.sum())
