@@ -44,9 +44,10 @@ def smoke_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("smoke-cache")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ray_session():
-    """One private local Ray for every Ray test of this worker (tests using it share an xdist group)."""
+    """One private local Ray for a module's Ray tests, shut down after its last one: tests that run later on the
+    same worker (launch_session's "a Ray already up is left running", ensure_ray's settings) must find no Ray up."""
     from orchestrator.launch import ensure_ray
     import ray
 
