@@ -248,7 +248,8 @@ def ensure_ray(address: str | None = None, num_cpus: int | None = None) -> None:
         ray.init(address=address, log_to_driver=True)
         return
     info = ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=True,
-                    runtime_env=env, configure_logging=False, _system_config=PRIVATE_RAY_CONFIG)
+                    runtime_env=env, configure_logging=False,
+                    _system_config=dict(PRIVATE_RAY_CONFIG))  # a copy: ray.init writes this session's spill dir into it
     record_session(str(info.address_info.get("session_dir", "")))
 
 

@@ -46,6 +46,10 @@ def test_private_ray_prestarts_no_workers_and_a_cluster_keeps_its_settings(fake_
     private, cluster = fake_ray
     assert private["address"] == "local" and private["num_cpus"] == 3
     assert private["_system_config"] == {"prestart_worker_first_driver": False}
+    # ray.init writes its session's spill directory into the dict it gets: a second private Ray in the same
+    # process must not inherit the first one's (a copy is passed)
+    import orchestrator.launch as launch
+    assert private["_system_config"] is not launch.PRIVATE_RAY_CONFIG
     assert cluster == {"address": "ray://head:10001", "log_to_driver": True}  # nothing of ours on a cluster
 
 
