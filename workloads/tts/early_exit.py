@@ -142,14 +142,22 @@ def host_scores(host: torch.Tensor) -> np.ndarray:
     return host.float().numpy() if host.dtype == torch.bfloat16 else host.numpy()
 
 
-def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[np.ndarray | torch.Tensor, object | None]:
-    """``probs`` on the host without blocking: (its values, CUDA event recorded after the copy, or None when the
-    tensor is already there). The values are a numpy view of a pinned buffer (bfloat16: the buffer itself)."""
+def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[torch.Tensor, object | None]:
+    """``probs`` on the host without blocking: (a host tensor with its values, CUDA event recorded after the copy,
+    or None when the tensor is already there: then it is ``probs`` itself). On CUDA the tensor is a pinned buffer."""
     if probs.device.type == "cpu":
-        return host_scores(probs), None
-    host, view = staging.buffer(key, probs.shape, probs.dtype)
+        return probs, None
+    host, _ = staging.buffer(key, probs.shape, probs.dtype)
     host.copy_(probs, non_blocking=True)
-    return (host if probs.dtype == torch.bfloat16 else view), staging.record(key)
+    return host, staging.record(key)
+
+
+def host_confidences(scores: torch.Tensor) -> torch.Tensor:
+    """Each sample's largest score (B,), from a host tensor, by torch rather than numpy: on the dev CPU every numpy
+    reduction run between a pass's kernels slowed the torch operators after it (~40-50 us per numpy call, against
+    ~1 us alone). bfloat16 is widened to float32 (exact), which numpy can read."""
+    conf = scores.amax(dim=-1)
+    return conf.float() if conf.dtype == torch.bfloat16 else conf
 
 
 def to_device(host: np.ndarray | torch.Tensor, device: torch.device, staging: HostStaging, key) -> torch.Tensor:
@@ -169,22 +177,27 @@ class HostDecisions:
 
     ``exits[b]`` counts the exits sample ``b`` passed undecided, so once it has left it holds its exit's index;
     ``undecided[b]`` is True while no exit of ``b`` has fired; ``done`` once none is. Exits are read in order;
-    ``poll`` reads those whose copy has arrived and never waits unless told to. Plain numpy and Python flags:
-    ``poll`` is asked before every level of a column, and each call must cost next to nothing."""
+    ``poll`` reads those whose copy has arrived and never waits unless told to. ``poll`` is asked before every
+    column (and, with lookahead, every level), so each call must cost next to nothing: at batch 1 (the paper's
+    setting) the state is a Python bool and int and the rule compares Python floats (:func:`exit_rule` takes them
+    as it takes arrays), so a pass runs no numpy operation until :meth:`host_exits`; at a larger batch, numpy
+    arrays updated by the same rule."""
 
     def __init__(self, batch: int, thresholds: np.ndarray, staging: HostStaging):
         self.thresholds, self.staging = thresholds, staging
-        self.undecided = np.ones(batch, dtype=bool)
-        self.exits = np.zeros(batch, dtype=np.int64)
+        self.single = batch == 1
+        self.undecided = True if self.single else np.ones(batch, dtype=bool)
+        self.exits = 0 if self.single else np.zeros(batch, dtype=np.int64)
         self.done = False
-        self.pending: list[tuple[int, np.ndarray | torch.Tensor, object | None]] = []
+        self.pending: list[tuple[int, torch.Tensor, object | None]] = []
         self.posted = 0
-        self._thr: np.ndarray | None = None
+        self._thr: list[float] | np.ndarray | None = None
 
     def post(self, i: int, probs: torch.Tensor) -> None:
         """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them."""
         if self._thr is None:
-            self._thr = thresholds_as(self.thresholds, probs.dtype)
+            thr = thresholds_as(self.thresholds, probs.dtype)
+            self._thr = thr.tolist() if self.single else thr  # float64 both: the same comparisons
         scores, event = host_copy(probs, self.staging, ("scores", i))
         self.pending.append((i, scores, event))
         self.posted = i + 1
@@ -200,15 +213,24 @@ class HostDecisions:
                     return False
                 event.synchronize()
             del pending[0]
-            if isinstance(scores, torch.Tensor):  # bfloat16 buffer: widened once it has arrived
-                scores = host_scores(scores)
-            _, self.undecided, self.exits = exit_rule(scores.max(axis=-1), self._thr[i], self.undecided, self.exits)
-            self.done = not self.undecided.any()
+            conf = host_confidences(scores)
+            if self.single:
+                _, self.undecided, self.exits = exit_rule(conf.item(), self._thr[i], self.undecided, self.exits)
+                self.done = not self.undecided
+            else:
+                _, self.undecided, self.exits = exit_rule(conf.numpy(), self._thr[i], self.undecided, self.exits)
+                self.done = not self.undecided.any()
         return self.done
 
     def finish(self) -> bool:
         """Read what is still needed (waiting for it); True when every sample left at an early exit."""
         return self.poll(wait_upto=self.posted)
+
+    def host_exits(self) -> tuple[np.ndarray, int]:
+        """(each sample's exit as an int64 array, 1 + the deepest of them), once every exit is read."""
+        if self.single:
+            return np.array([self.exits], dtype=np.int64), 1 + self.exits
+        return self.exits, 1 + int(self.exits.max())
 
 
 @dataclass
@@ -323,7 +345,7 @@ def selected_logits(head_logits: Sequence[torch.Tensor], host_exits: np.ndarray,
     """(B, C) logits of each sample's selected exit: one exit's logits as they are when every sample took the same
     (always at batch 1), else one gather from the stacked exits."""
     first = int(host_exits[0])
-    if (host_exits == first).all():
+    if host_exits.shape[0] == 1 or (host_exits == first).all():
         return head_logits[first]
     stacked = torch.stack(list(head_logits))  # (N, B, C)
     index = exits().view(1, -1, 1).expand(1, *stacked.shape[1:])
@@ -372,10 +394,10 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
         if probs is not None:
             decisions.post(i, probs)
     decisions.finish()
-    columns_run = 1 + int(decisions.exits.max())
+    exits, columns_run = decisions.host_exits()
     head_logits, pooled, normed, probs = (list(p) for p in zip(*trace_parts[:columns_run]))
-    trace = ExitTrace(logits=head_logits[0], decided=decisions.exits, head_logits=head_logits, pooled=pooled,
+    trace = ExitTrace(logits=head_logits[0], decided=exits, head_logits=head_logits, pooled=pooled,
                       normed=normed, probs=[p for p in probs if p is not None], columns_run=columns_run,
                       staging=staging)
-    trace.logits = selected_logits(head_logits, decisions.exits, lambda: trace.exits)
+    trace.logits = selected_logits(head_logits, exits, lambda: trace.exits)
     return trace
