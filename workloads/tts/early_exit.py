@@ -155,7 +155,7 @@ def host_copy(probs: torch.Tensor, staging: HostStaging, key) -> tuple[torch.Ten
 def host_confidences(scores: torch.Tensor) -> torch.Tensor:
     """Each sample's largest score (B,), from a host tensor, by torch rather than numpy: on the dev CPU every numpy
     reduction run between a pass's kernels slowed the torch operators after it (~40-50 us per numpy call, against
-    ~1 us alone). bfloat16 is widened to float32 (exact), which numpy can read."""
+    ~1 us alone). bfloat16 is widened to float32 (exact)."""
     conf = scores.amax(dim=-1)
     return conf.float() if conf.dtype == torch.bfloat16 else conf
 
@@ -180,24 +180,24 @@ class HostDecisions:
     ``poll`` reads those whose copy has arrived and never waits unless told to. ``poll`` is asked before every
     column (and, with lookahead, every level), so each call must cost next to nothing: at batch 1 (the paper's
     setting) the state is a Python bool and int and the rule compares Python floats (:func:`exit_rule` takes them
-    as it takes arrays), so a pass runs no numpy operation until :meth:`host_exits`; at a larger batch, numpy
-    arrays updated by the same rule."""
+    as it takes arrays); at a larger batch, CPU tensors updated by the same rule. Either way a pass runs no numpy
+    operation until :meth:`host_exits` (see :func:`host_confidences` for why)."""
 
     def __init__(self, batch: int, thresholds: np.ndarray, staging: HostStaging):
         self.thresholds, self.staging = thresholds, staging
         self.single = batch == 1
-        self.undecided = True if self.single else np.ones(batch, dtype=bool)
-        self.exits = 0 if self.single else np.zeros(batch, dtype=np.int64)
+        self.undecided = True if self.single else torch.ones(batch, dtype=torch.bool)
+        self.exits = 0 if self.single else torch.zeros(batch, dtype=torch.int64)
         self.done = False
         self.pending: list[tuple[int, torch.Tensor, object | None]] = []
         self.posted = 0
-        self._thr: list[float] | np.ndarray | None = None
+        self._thr: list[float] | None = None
 
     def post(self, i: int, probs: torch.Tensor) -> None:
         """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them."""
         if self._thr is None:
-            thr = thresholds_as(self.thresholds, probs.dtype)
-            self._thr = thr.tolist() if self.single else thr  # float64 both: the same comparisons
+            # Python floats, already the scores' dtype's values: a tensor compares with them exactly in that dtype
+            self._thr = thresholds_as(self.thresholds, probs.dtype).tolist()
         scores, event = host_copy(probs, self.staging, ("scores", i))
         self.pending.append((i, scores, event))
         self.posted = i + 1
@@ -218,8 +218,8 @@ class HostDecisions:
                 _, self.undecided, self.exits = exit_rule(conf.item(), self._thr[i], self.undecided, self.exits)
                 self.done = not self.undecided
             else:
-                _, self.undecided, self.exits = exit_rule(conf.numpy(), self._thr[i], self.undecided, self.exits)
-                self.done = not self.undecided.any()
+                _, self.undecided, self.exits = exit_rule(conf, self._thr[i], self.undecided, self.exits)
+                self.done = not self.undecided.any().item()
         return self.done
 
     def finish(self) -> bool:
@@ -230,7 +230,7 @@ class HostDecisions:
         """(each sample's exit as an int64 array, 1 + the deepest of them), once every exit is read."""
         if self.single:
             return np.array([self.exits], dtype=np.int64), 1 + self.exits
-        return self.exits, 1 + int(self.exits.max())
+        return self.exits.numpy(), 1 + int(self.exits.max().item())
 
 
 @dataclass
