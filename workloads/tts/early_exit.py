@@ -94,9 +94,10 @@ def exit_head(head: nn.Module, top: torch.Tensor) -> tuple[torch.Tensor, torch.T
 def exit_rule(confidence, threshold, undecided, exits):
     """The exit rule of Sec. 3.2 at one early exit for a whole batch, on Python scalars (host decisions at batch 1),
     CPU tensors (host decisions at a larger batch), numpy arrays or device tensors (inside a captured column)
-    alike: a sample still ``undecided`` whose ``confidence`` (its max-softmax) reaches ``threshold`` leaves here. ``exits`` counts the exits a sample passed undecided, so once it has left it holds
-    its exit's index. Returns (fires, undecided, exits), new arrays: the inputs are left as they were (a captured
-    column's inputs must stay valid for the next replay). ``threshold``: already rounded to the confidences'
+    alike: a sample still ``undecided`` whose ``confidence`` (its max-softmax) reaches ``threshold`` leaves here.
+    ``exits`` counts the exits a sample passed undecided, so once it has left it holds its exit's index. Returns
+    (fires, undecided, exits), new values: the inputs are left as they were (a captured column's inputs must stay
+    valid for the next replay). ``threshold``: already rounded to the confidences'
     dtype (:func:`thresholds_as`), so host and device compare the same two numbers."""
     fires = (confidence >= threshold) & undecided
     undecided = undecided ^ fires  # fires lies inside undecided: this removes them
