@@ -25,6 +25,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from orchestrator.ray_sessions import LOOPBACK_ENV
+
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 BUCKET = "orchestrator-ci"
@@ -142,7 +144,10 @@ class TwoNodeCluster:
         return f"s3://{BUCKET}/{prefix}"
 
     def env(self) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI")}
+        # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 is what an earlier private Ray in this process (ensure_ray) left in
+        # os.environ to bind the loopback only; inherited, it makes `ray start --address` refuse a second node.
+        dropped = ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", LOOPBACK_ENV)
+        env = {k: v for k, v in os.environ.items() if k not in dropped}
         env.update(S3_CREDENTIALS)
         env.update({"AWS_ENDPOINT_URL": self.s3_url, "MLFLOW_S3_ENDPOINT_URL": self.s3_url,
                     "PATH": os.pathsep.join([str(VENV_BIN), env.get("PATH", "")]), "RAY_USAGE_STATS_ENABLED": "0"})
