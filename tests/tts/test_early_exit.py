@@ -97,3 +97,23 @@ def test_policies_parse_and_bad_ones_explain_the_fix():
     for bad in ("fixed:4", "threshold:x", "thresholds:0.5,0.6", "fastest"):
         with pytest.raises(ValueError, match="policy|fixed exit"):
             parse_policy(bad, 4)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.float32, torch.float64, torch.bfloat16])
+def test_copied_confidence_is_the_largest_score_exactly(dtype):
+    from workloads.tts.early_exit import copied_confidence, host_confidences
+
+    scores = torch.rand(1, 37, generator=torch.Generator().manual_seed(3)).to(dtype)
+    assert copied_confidence(scores) == host_confidences(scores).item() == scores.float().max().item()
+
+
+def test_rounded_thresholds_are_made_once_per_values_and_dtype():
+    import numpy as np
+
+    from workloads.tts.early_exit import HostStaging, thresholds_as
+
+    staging, thr = HostStaging(), np.array([0.1, 0.7, NEVER, 0.0])
+    first = staging.thresholds(thr, torch.float32)
+    assert first == thresholds_as(thr, torch.float32).tolist() and staging.thresholds(thr, torch.float32) is first
+    assert staging.thresholds(thr, torch.float64) == thr.tolist()  # another dtype: rounded apart
+    assert staging.thresholds(thr + 0.1, torch.float32) != first  # other values: not the cached list

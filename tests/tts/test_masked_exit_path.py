@@ -356,7 +356,9 @@ def test_decisions_inside_the_captured_columns_equal_the_host_decisions_and_the_
         conf = [max_softmax(z) for z in model.forward_exits(torch.cat(batches))]
     # a tie and a threshold 1e-12 above a score (in float32 it rounds onto it: fires on host and device alike)
     tie, above = conf[0][0].item(), conf[1][3].item() + 1e-12
-    policies = ([NEVER] * 4, [0.0] * 4, [NEVER, NEVER, 0.0, NEVER], [tie, above, NEVER, 0.0],
+    # the first four stop every sample at columns 4, 1, 3 and 2 whatever the weights (torch versions initialise
+    # them differently, so the data-driven policies alone may miss a stopping column)
+    policies = ([NEVER] * 4, [0.0] * 4, [NEVER, NEVER, 0.0, NEVER], [NEVER, 0.0, NEVER, NEVER], [tie, above, NEVER, 0.0],
                 [conf[0].median().item(), conf[1].median().item(), conf[2].median().item(), 0.0])
     seen = set()
     for thr in policies:
@@ -377,9 +379,9 @@ def test_decisions_inside_the_captured_columns_equal_the_host_decisions_and_the_
 def test_captured_specialization_equals_the_eager_one_over_several_steps(micro_model, batch, graphs_on_cpu):
     eager, graph = _float64(micro_model), _float64(micro_model)
     g = torch.Generator().manual_seed(10)
-    stream = [torch.rand(batch, 3, 32, 32, generator=g, dtype=torch.float64) for _ in range(6)]
-    with torch.no_grad():
-        c = max_softmax(eager.forward_exits(torch.cat(stream))[0]).median().item()
+    stream = [torch.rand(batch, 3, 32, 32, generator=g, dtype=torch.float64) for _ in range(8)]
+    with torch.no_grad():  # exit 0 takes about a fifth of the images at first: most passes update (a median did not
+        c = max_softmax(eager.forward_exits(torch.cat(stream))[0]).quantile(0.8).item()  # on torch 2.11's weights)
     thr = torch.tensor([c, c * 1.05, NEVER, 0.0], dtype=torch.float64)
     a = Specializer(eager, thr, lr=0.01, momentum=0.9)  # slow enough that exit 0 does not take every image at once
     b = Specializer(graph, thr, lr=0.01, momentum=0.9, compile="graph")
