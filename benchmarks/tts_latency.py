@@ -5,8 +5,9 @@ every ``compile`` mode (none = eager, graph = CUDA graphs, inductor = torch.comp
 For each (arch, mode, batch) the plain model, the last-exit path (no exit fires: every head and check runs) and
 one specialization step (exit pass + update of all early heads, the worst case of Sec. 4.2) are timed in turn
 inside every iteration, so a noisy processor slows them alike; so is the update alone (``update_alone``: one
-``runner.update`` from a stored trace), and in eager mode the pass that launches the next column while an exit's
-scores travel (``lookahead=1``, the ``_lookahead1`` variants) and an image that leaves at exit 0 (``exit0``).
+``runner.update`` from a stored trace), and in eager and graph mode the pass that launches (eager) or replays
+(graph) the next column while an exit's scores or flag travel (``lookahead=1``, the ``_lookahead1`` variants) and
+an image that leaves at exit 0 (``exit0``; with lookahead the next column's launched part is wasted GPU work).
 Next to the times it prints what torch.profiler counted for one call of each: host syncs (cudaStreamSynchronize / cudaEventSynchronize / synchronous copies),
 kernel launches (cudaLaunchKernel*) and CUDA-graph launches. Random weights (latency does not depend on them).
 One JSON line per (device, arch, mode, batch).
@@ -59,9 +60,10 @@ def bench(arch: str, device: torch.device, mode: str, batch: int, iters: int, wa
     last_exit = ExitRunner(model, never, compile=mode)
     spec = Specializer(model, never, lr=1e-4, compile=mode)  # worst case: no exit fires, every early head learns
     fns = {"plain": lambda: plain(x), "last_exit": lambda: last_exit(x)}
-    if mode == "none":  # the eager pass launching ahead (lookahead 1), and exit 0 both ways
-        ahead, exit0, exit0_ahead = (ExitRunner(model, never, lookahead=1), ExitRunner(model, first),
-                                     ExitRunner(model, first, lookahead=1))
+    if mode in ("none", "graph"):  # the pass launching / replaying ahead (lookahead 1), and exit 0 both ways
+        ahead, exit0, exit0_ahead = (ExitRunner(model, never, compile=mode, lookahead=1),
+                                     ExitRunner(model, first, compile=mode),
+                                     ExitRunner(model, first, compile=mode, lookahead=1))
         fns.update({"last_exit_lookahead1": lambda: ahead(x), "exit0": lambda: exit0(x),
                     "exit0_lookahead1": lambda: exit0_ahead(x)})
     if batch == 1:

@@ -406,3 +406,54 @@ def test_captured_columns_read_one_flag_per_exit_passed(micro_model, graphs_on_c
             trace = fn(x)
             host = trace.host_exits  # batch 1: known from the columns that ran, no read
         assert mode.reads == ["__bool__"] * reads and host.tolist() == [reads if reads == 3 else 0]
+
+
+def test_columns_replayed_ahead_give_the_same_traces_and_updates(micro_model, graphs_on_cpu):
+    model, ahead_model = _float64(micro_model), _float64(micro_model)
+    g = torch.Generator().manual_seed(11)
+    batches = [torch.rand(b, 3, 32, 32, generator=g, dtype=torch.float64) for b in (1, 1, 1, 5)]
+    with torch.no_grad():
+        conf = [max_softmax(z) for z in model.forward_exits(torch.cat(batches))]
+    policies = ([NEVER] * 4, [0.0] * 4, [NEVER, 0.0, NEVER, NEVER], [NEVER, NEVER, 0.0, NEVER],
+                [conf[0].median().item(), conf[1].median().item(), conf[2].median().item(), 0.0])
+    seen = set()
+    for thr in policies:
+        plain, ahead = ExitRunner(model, thr, compile="graph"), ExitRunner(model, thr, compile="graph", lookahead=1)
+        replays: list[int] = []
+        for x in batches:
+            a = plain(x)
+            fresh = (tuple(x.shape), x.dtype) not in ahead._graphs
+            b = ahead(x)  # a new shape: captured, then run
+            if fresh:  # count the replays of this shape's columns from now on
+                for k, graph in enumerate(ahead._graphs[(tuple(x.shape), x.dtype)].graphs):
+                    graph.replay = partial(lambda k, f: (replays.append(k), f())[1], k, graph.replay)
+            replays.clear()
+            b = ahead(x)
+            _assert_same_trace(a, b)
+            assert replays == list(range(min(a.columns_run + 1, 4)))  # those that count, and one after them
+            seen.add(a.columns_run)
+    assert seen == {1, 2, 3, 4}
+    thr = torch.tensor([conf[0].median().item(), NEVER, NEVER, 0.0], dtype=torch.float64)
+    s, t = Specializer(model, thr, lr=0.5, compile="graph"), Specializer(ahead_model, thr, lr=0.5, compile="graph")
+    t.runner.lookahead = 1
+    for x in batches[:3] * 2:
+        u, v = s.step(x), t.step(x)
+        assert np.array_equal(u.host_exits, v.host_exits) and torch.equal(u.logits, v.logits)
+    assert s.updates == t.updates > 0
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), ahead_model.parameters()))
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA device")
+def test_columns_replayed_ahead_on_cuda_give_the_eager_results(micro_model):
+    model = copy.deepcopy(micro_model).cuda().eval()
+    g = torch.Generator().manual_seed(12)
+    xs = [torch.rand(b, 3, 32, 32, generator=g).cuda() for b in (1, 1, 6)]
+    with torch.no_grad():
+        conf = [max_softmax(z) for z in model.forward_exits(torch.cat(xs))]
+    for thr in ([NEVER] * 4, [0.0] * 4, [conf[0].median().item(), conf[1].median().item(), NEVER, 0.0]):
+        eager, ahead = ExitRunner(model, thr), ExitRunner(model, thr, compile="graph", lookahead=1)
+        for x in xs + xs:
+            a, b = eager(x), ahead(x)
+            assert torch.equal(a.exits, b.exits) and a.columns_run == b.columns_run
+            assert torch.allclose(a.logits, b.logits, atol=1e-5)

@@ -23,7 +23,8 @@ import torch
 import torch.nn as nn
 
 from workloads.tts.early_exit import (DecidedColumn, ExitTrace, HostStaging, column_decision_step, column_exit_step,
-                                      effective_thresholds, initial_exit_state, run_exits, thresholds_as, to_device)
+                                      effective_thresholds, host_copy, initial_exit_state, run_exits, thresholds_as,
+                                      to_device)
 from workloads.tts.specialization import early_head_parameters, head_gradients, learning_scale
 
 COMPILE_MODES = ("none", "graph", "inductor")
@@ -52,6 +53,7 @@ class _ColumnGraphs:
         self.graphs: list[torch.cuda.CUDAGraph] = []
         self.outputs: list[DecidedColumn] = []
         self.updates: dict[tuple[int, bool], tuple[torch.cuda.CUDAGraph, tuple]] = {}  # (count, batch-1 scale)
+        self.staging = HostStaging()  # the flags' pinned buffers and events when replaying ahead
         inputs, feats, state = self.x, None, self.initial
         for i in range(model.num_exits):
             step = partial(column_decision_step, model, i, float(thresholds[i]), inputs, feats, *state)
@@ -60,20 +62,54 @@ class _ColumnGraphs:
             self.outputs.append(out)
             inputs, feats, state = out.stem, out.feats, (out.out_logits, out.exits, out.undecided)
 
-    def run(self, x: torch.Tensor) -> ExitTrace:
+    def run(self, x: torch.Tensor, lookahead: int = 0) -> ExitTrace:
         """Replay column by column, reading each early exit's 0-d flag (one blocking read, the only one per exit:
         a replayed column cannot stop half-way, and whether to replay the next is all the host needs); the trace
-        holds the static tensors (valid until the next replay)."""
+        holds the static tensors (valid until the next replay).
+
+        ``lookahead=1``: replay column ``i + 1`` before reading exit ``i``'s flag (copied without blocking, an
+        event after it), so the GPU never waits for the host between columns; when every sample has left at
+        exit ``i`` the column replayed ahead is wasted GPU work (its outputs are its own static tensors, which
+        the trace does not hold), so the results are the same."""
         self.x.copy_(x)
+        if lookahead:
+            return self._trace(self._replay_ahead())
         for i, graph in enumerate(self.graphs):
             graph.replay()
             left = self.outputs[i].any_undecided
             if left is not None and not bool(left):  # every sample has left: the later columns never run
                 break
-        ran = self.outputs[:i + 1]
+        return self._trace(i)
+
+    def _replay_ahead(self) -> int:
+        """The columns replayed one ahead of the flag reads (``run`` with ``lookahead=1``); returns the last
+        column whose results count."""
+        n = len(self.graphs)
+        stream = torch.cuda.current_stream(self.x.device) if self.x.is_cuda else None
+        flags = []
+
+        def post(i: int) -> None:
+            flags.append(host_copy(self.outputs[i].any_undecided, self.staging, ("flag", i), stream))
+
+        self.graphs[0].replay()
+        post(0)
+        for i in range(n - 1):  # exit i's flag is read once column i + 1 is queued behind it
+            self.graphs[i + 1].replay()
+            if i + 1 < n - 1:
+                post(i + 1)
+            flag, event = flags[i]
+            if event is not None:
+                event.synchronize()
+            if not bool(flag):  # every sample has left at exit i
+                return i
+        return n - 1
+
+    def _trace(self, last: int) -> ExitTrace:
+        """The trace of a pass whose results end at column ``last`` (its static tensors)."""
+        ran = self.outputs[:last + 1]
         return ExitTrace(logits=ran[-1].out_logits, decided=ran[-1].exits, head_logits=[o.logits for o in ran],
                          pooled=[o.pooled for o in ran], normed=[o.normed for o in ran],
-                         probs=[o.probs for o in ran if o.probs is not None], columns_run=i + 1)
+                         probs=[o.probs for o in ran if o.probs is not None], columns_run=last + 1)
 
 
 def _capture(fn, restore: Sequence[torch.Tensor] = ()) -> tuple[torch.cuda.CUDAGraph, object]:
@@ -115,7 +151,9 @@ class ExitRunner:
         device = next(model.parameters()).device
         check_compile_mode(compile, device)
         self.model, self.mode, self.spec = model, compile, update
-        self.lookahead = lookahead  # eager only (``early_exit.run_exits``); a replayed graph cannot stop half-way
+        # eager: launch the next column while an exit's scores travel (``early_exit.run_exits``); graph: replay
+        # the next column before reading an exit's flag (``_ColumnGraphs.run``); inductor: unused
+        self.lookahead = lookahead
         self.thr = effective_thresholds(thresholds, model.num_exits)
         self.staging = HostStaging()
         self._graphs: dict[tuple, _ColumnGraphs] = {}
@@ -135,7 +173,7 @@ class ExitRunner:
         if key not in self._graphs:
             self._graphs[key] = _ColumnGraphs(self.model, x, self.thr)
         self._last = self._graphs[key]
-        return self._last.run(x)
+        return self._last.run(x, self.lookahead)
 
     def update(self, trace: ExitTrace, count: int) -> None:
         """One SGD step of the first ``count`` early heads from ``trace`` (the last pass of this runner)."""
