@@ -79,3 +79,16 @@ def test_paper_scale_without_checkpoint_or_data_is_a_clear_error(tmp_path):
 def test_unknown_parameter_is_rejected():
     with pytest.raises(ConfigError, match="thresholdz"):
         build_config(get_workload("tts"), {"thresholdz": [0.5]})
+
+
+def test_lookahead_changes_no_result_only_the_time(tmp_path):
+    kw = dict(experiment="specialize", subset="low", n_stream_per_class=3, lr=0.05, thresholds=[0.3, 0.9],
+              adapt_threshold=0.5)
+    a, b = _run(tmp_path / "a", **kw).summaries, _run(tmp_path / "b", lookahead=1, **kw).summaries
+    same = [k for k in a if "accuracy" in k or k in ("updates", "stream_images", "stream_exit_mean")]
+    assert len(same) > 4 and {k: a[k] for k in same} == {k: b[k] for k in same}
+
+
+def test_lookahead_outside_0_and_1_is_refused():
+    with pytest.raises(ConfigError, match="lookahead"):
+        build_config(get_workload("tts"), {**SMOKE, "lookahead": 2})

@@ -34,6 +34,7 @@ class TTSConfig:
     latency_images: int = 100  # images timed one by one (batch 1) per measured point; 0 = all
     latency_warmup: int = 10  # untimed passes before timing
     compile: Literal["none", "graph", "inductor"] = "none"  # exit pass + update: eager, CUDA graphs (CUDA only) or torch.compile; same results
+    lookahead: Literal[0, 1] = 0  # exit pass: 1 = launch (eager) / replay (graph) the next column while an exit's scores or flag travel (faster when exits rarely fire; a column's worth of wasted GPU work when one does); 0 = wait for them; same results
 
     def resolved(self, env: Any) -> "TTSConfig":
         """The config that runs (``orchestrator.context.resolved_config``): ``columns: 0`` = the preset's count

@@ -95,11 +95,14 @@ def per_image_latency_ms(fn: Callable[[torch.Tensor], object], images: Sequence[
 
 
 def adaptive_latency_ms(model: nn.Module, images: Sequence[torch.Tensor], thresholds: torch.Tensor, *,
-                        device: torch.device, warmup: int = 10, compile: str = "none") -> list[float]:
+                        device: torch.device, warmup: int = 10, compile: str = "none", lookahead: int = 0
+                        ) -> list[float]:
     """Per-image latency of the truly adaptive model (later columns skipped) at batch size 1, run eagerly or
-    captured/compiled (``compile``: none | graph | inductor; the warm-up passes include the capture)."""
+    captured/compiled (``compile``: none | graph | inductor; the warm-up passes include the capture), launching
+    or replaying the next column ahead with ``lookahead=1`` (``compiled.ExitRunner``)."""
     model.eval()
-    return per_image_latency_ms(ExitRunner(model, thresholds, compile=compile), images, device=device,
+    return per_image_latency_ms(ExitRunner(model, thresholds, compile=compile, lookahead=lookahead), images,
+                                device=device,
                                 warmup=max(warmup, 1) if compile != "none" else warmup)
 
 

@@ -153,10 +153,11 @@ class Specializer:
     """SGD on the early heads from the model's own exit decisions (paper: lr 1e-4, batch size 1).
 
     ``compile``: ``none`` (eager), ``graph`` (CUDA graphs of every column and of the update) or ``inductor``
-    (``torch.compile``); all three compute the same step (:mod:`workloads.tts.compiled`)."""
+    (``torch.compile``); all three compute the same step (:mod:`workloads.tts.compiled`), as ``lookahead`` 0 and 1
+    do (``compiled.ExitRunner``)."""
 
     def __init__(self, model: nn.Module, thresholds: torch.Tensor, lr: float = 1e-4, momentum: float = 0.0,
-                 compile: str = "none"):
+                 compile: str = "none", lookahead: int = 0):
         from workloads.tts.compiled import ExitRunner  # compiled imports this module's functions
 
         if lr <= 0:
@@ -168,7 +169,7 @@ class Specializer:
         self.lr, self.momentum = lr, momentum
         self.buffers = [torch.zeros_like(p) for p in early_head_parameters(model)]
         self.params = {c: early_head_parameters(model, c) for c in range(1, model.num_exits)}  # listed once
-        self.runner = ExitRunner(model, thresholds, compile=compile, update=self)
+        self.runner = ExitRunner(model, thresholds, compile=compile, update=self, lookahead=lookahead)
         self.updates = 0
 
     def step(self, x: torch.Tensor) -> ExitTrace:

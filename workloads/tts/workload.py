@@ -103,7 +103,7 @@ def _run_exits(cfg, ctx, model, test, per_exit_gflops, baseline_gflops) -> None:
         return
     out = policy_outcome(logits, labels, thresholds)
     times = adaptive_latency_ms(model, images, thresholds, device=ctx.device, warmup=cfg.latency_warmup,
-                                compile=cfg.compile)
+                                compile=cfg.compile, lookahead=cfg.lookahead)
     ctx.summary(accuracy=out["accuracy"], gflops=mean_gflops(out["exits"], per_exit_gflops),
                 exit_mean=out["exits"].double().mean().item(), **latency_stats(times),
                 **{f"exit_frac_{j}": f for j, f in enumerate(out["exit_fractions"])})
@@ -117,14 +117,14 @@ def _curve(cfg, ctx, model, data: Dataset, per_exit_gflops, images) -> dict[floa
         thr = uniform_thresholds(t, model.num_exits)
         out = policy_outcome(logits, labels, thr)
         lat = latency_stats(adaptive_latency_ms(model, images, thr, device=ctx.device, warmup=cfg.latency_warmup,
-                                                compile=cfg.compile))
+                                                compile=cfg.compile, lookahead=cfg.lookahead))
         points[t] = {"accuracy": out["accuracy"], "gflops": mean_gflops(out["exits"], per_exit_gflops),
                      "latency_ms": lat["latency_ms"], "exit_mean": out["exits"].double().mean().item()}
     return points
 
 
-def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 30, compile: str = "none"
-                 ) -> dict[str, float]:
+def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 30, compile: str = "none",
+                 lookahead: int = 0) -> dict[str, float]:
     """Worst case of Sec. 4.2: no early exit fires, so every early head takes a gradient step. Median
     time of inference alone and of inference + update; the update is run on a copy of the heads' state
     that is restored afterwards, so it leaves the measured model unchanged."""
@@ -132,8 +132,8 @@ def _update_cost(model, image: torch.Tensor, lr: float, device, repeats: int = 3
     state = {k: v.clone() for k, v in model.cls_blocks.state_dict().items()}
     x = image.to(device)[None]
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    spec = Specializer(model, never, lr=lr, compile=compile)
-    inference = ExitRunner(model, never, compile=compile)
+    spec = Specializer(model, never, lr=lr, compile=compile, lookahead=lookahead)
+    inference = ExitRunner(model, never, compile=compile, lookahead=lookahead)
     infer, step = [], []
     for i in range(repeats + 3):
         sync()
@@ -164,10 +164,11 @@ def _run_specialize(cfg, ctx, model, test, per_exit_gflops) -> None:
     sets = {"subset": split.held_out, "other": split.other}
     images = {k: timing_images(v, cfg.latency_images, ctx.seed) for k, v in sets.items()}
     curves = {("before", k): _curve(cfg, ctx, model, v, per_exit_gflops, images[k]) for k, v in sets.items()}
-    ctx.summary(**_update_cost(model, images["other"][0], cfg.lr, ctx.device, compile=cfg.compile))
+    ctx.summary(**_update_cost(model, images["other"][0], cfg.lr, ctx.device, compile=cfg.compile,
+                               lookahead=cfg.lookahead))
 
     spec = Specializer(model, uniform_thresholds(cfg.adapt_threshold, model.num_exits), lr=cfg.lr,
-                       momentum=cfg.momentum, compile=cfg.compile)
+                       momentum=cfg.momentum, compile=cfg.compile, lookahead=cfg.lookahead)
     loader = DataLoader(split.stream, batch_size=cfg.batch_size, shuffle=False, num_workers=0)
     n_seen, exit_sum, correct, labelled = 0, 0.0, 0, 0
     for step, (x, y) in enumerate(loader):
