@@ -8,7 +8,10 @@ Variants (eager, no exit fires):
 - ``heads_copy``: + each softmax copied to pinned host memory with an event (read once, at the end);
 - ``last_exit``: ``run_exits`` as it is (copy, wait, decide on the host after every early exit);
   ``last_exit_lookahead1``: the same launching the next column while the scores travel;
-- ``fast_sync`` / ``fast_query``: a prototype batch-1 loop with all per-exit host state made once (CUDA only).
+- ``fast_sync`` / ``fast_query``: a prototype batch-1 loop with all per-exit host state made once (CUDA only);
+  ``decisions_no_tail`` / ``decisions_tail``: ``run_exits``' loop written out, without / with its trace at the
+  end, and ``last_exit_again``: ``run_exits`` timed last (what the order within an iteration costs);
+- ``heads_record`` / ``heads_copy_`` / ``heads_mapped`` / ``heads_mapped_fast``: see ``HeadsVariant``.
 Then for each the host-only time (Python and launches, measured up to the call's return, before the final
 synchronize) and torch.profiler's kernel launches / host syncs, and a cProfile of ``plain`` vs ``last_exit``
 (the functions whose own time differs most). Launch cost of this host: 600 ``add_`` launches.
@@ -27,7 +30,8 @@ import time
 import torch
 
 from gpu_counts import gpu_counts
-from workloads.tts.early_exit import NEVER, HostStaging, column_exit_step, effective_thresholds, host_copy, run_exits
+from workloads.tts.early_exit import (NEVER, ExitTrace, HostDecisions, HostStaging, column_exit_step,
+                                      effective_thresholds, exit_head, host_copy, run_exits, selected_logits)
 from workloads.tts.revcol import build_revcol
 
 IMAGE = {"revcol_tiny": (3, 224, 224, 1000), "revcol_micro": (3, 32, 32, 10)}
@@ -83,6 +87,81 @@ class FastBatch1:
         return parts
 
 
+class _DeviceView:
+    """``__cuda_array_interface__`` of a pinned host tensor: with unified addressing its host pointer is a device
+    pointer, so a kernel can write there directly (zero-copy)."""
+
+    def __init__(self, t: torch.Tensor):
+        self.__cuda_array_interface__ = {"shape": tuple(t.shape), "typestr": "<f4", "data": (t.data_ptr(), False),
+                                         "version": 2, "strides": None}
+
+
+class HeadsVariant:
+    """The column loop with every head, and after each early head: ``record`` = an event only; ``copy`` = a
+    cached pinned buffer's ``copy_`` plus the event; ``mapped`` = the softmax written straight into pinned host
+    memory (zero-copy) plus the event; ``mapped_fast`` = ``mapped`` and the batch-1 decisions of ``FastBatch1``."""
+
+    def __init__(self, model, thr, kind: str):
+        n = model.num_exits
+        self.kind, self.thr = kind, [float(t) for t in thr]
+        self.bufs = [torch.empty(1, model.num_classes, pin_memory=True) for _ in range(n - 1)]
+        self.views = [b.numpy() for b in self.bufs]
+        self.dev = [torch.as_tensor(_DeviceView(b), device="cuda") for b in self.bufs]
+        self.events = [torch.cuda.Event() for _ in range(n - 1)]
+        self.stream = torch.cuda.current_stream()
+
+    def __call__(self, model, x):
+        n, kind = model.num_exits, self.kind
+        inputs, feats = x, None
+        for i in range(n):
+            if i and kind == "mapped_fast":
+                ev = self.events[i - 1]
+                if not ev.query():
+                    ev.synchronize()
+                if float(self.views[i - 1].max()) >= self.thr[i - 1]:
+                    break
+            stem = model.embed(inputs) if i == 0 else inputs
+            feats = model.column(i)(stem, feats)
+            pooled, normed, logits = exit_head(model.cls_blocks[i], feats[-1])
+            inputs = stem
+            if i == n - 1:
+                break
+            if kind in ("mapped", "mapped_fast"):
+                torch.softmax(logits, -1, out=self.dev[i])
+            else:
+                probs = logits.softmax(dim=-1)
+                if kind == "copy":
+                    self.bufs[i].copy_(probs, non_blocking=True)
+            self.events[i].record(self.stream)
+        for e in self.events:
+            e.synchronize()
+        return logits
+
+
+def decisions_loop(model, x, thr, staging: HostStaging, tail: bool):
+    """``run_exits``' loop with its ``HostDecisions`` (post, poll, finish) and, with ``tail``, its trace."""
+    n = model.num_exits
+    stream = torch.cuda.current_stream(x.device) if x.is_cuda else None
+    decisions = HostDecisions(x.shape[0], thr, staging, stream)
+    inputs, feats, parts = x, None, []
+    for i in range(n):
+        if i and decisions.poll(wait_upto=i - 1):
+            break
+        inputs, feats, pooled, normed, logits, probs = column_exit_step(model, i, inputs, feats)
+        parts.append((logits, pooled, normed, probs))
+        if probs is not None:
+            decisions.post(i, probs)
+    decisions.finish()
+    if not tail:
+        return parts
+    exits, columns_run = decisions.host_exits()
+    head_logits, pooled, normed, probs = (list(p) for p in zip(*parts[:columns_run]))
+    trace = ExitTrace(logits=head_logits[0], decided=exits, head_logits=head_logits, pooled=pooled, normed=normed,
+                      probs=[p for p in probs if p is not None], columns_run=columns_run, staging=staging)
+    trace.logits = selected_logits(head_logits, exits, lambda: trace.exits)
+    return trace
+
+
 def timed(fns: dict, device, iters: int, warmup: int = 10) -> tuple[dict, dict]:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     wall = {k: [] for k in fns}
@@ -136,7 +215,17 @@ def main() -> None:
                "last_exit_lookahead1": lambda: run_exits(model, x, thr, lookahead=1, staging=staging)}
         if device.type == "cuda" and a.batch == 1:
             fast, fastq = FastBatch1(model, thr, False), FastBatch1(model, thr, True)
-            fns.update({"fast_sync": lambda: fast(model, x), "fast_query": lambda: fastq(model, x)})
+            fns.update({"fast_sync": lambda: fast(model, x), "fast_query": lambda: fastq(model, x),
+                        "decisions_no_tail": lambda: decisions_loop(model, x, thr, staging, False),
+                        "decisions_tail": lambda: decisions_loop(model, x, thr, staging, True),
+                        "last_exit_again": lambda: run_exits(model, x, thr, staging=staging)})
+            variants = {k: HeadsVariant(model, thr, k) for k in ("record", "copy", "mapped", "mapped_fast")}
+            fns.update({f"heads_{k}": (lambda v: lambda: v(model, x))(v) for k, v in variants.items()})
+            check = variants["mapped"]
+            check(model, x)
+            probs = [z.softmax(-1) for z in model.forward_exits(x)[:-1]]
+            print(json.dumps({"mapped_softmax_equals_device_softmax":
+                              all(torch.equal(torch.from_numpy(v), p.cpu()) for v, p in zip(check.views, probs))}))
         for fn in fns.values():
             fn(), fn()
         wall, host = timed(fns, device, a.iters)
