@@ -457,3 +457,17 @@ def test_columns_replayed_ahead_on_cuda_give_the_eager_results(micro_model):
             a, b = eager(x), ahead(x)
             assert torch.equal(a.exits, b.exits) and a.columns_run == b.columns_run
             assert torch.allclose(a.logits, b.logits, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="zero-copy scores need a CUDA device")
+def test_scores_written_into_host_memory_equal_the_device_softmax(micro_model):
+    model = copy.deepcopy(micro_model).cuda().eval()
+    staging = early_exit.HostStaging()
+    x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(13)).cuda()
+    trace = run_exits(model, x, effective_thresholds([NEVER] * 4, 4), staging=staging)
+    assert len(staging.mapped_pairs) == 3 and all(v is not None for _, v in staging.mapped_pairs.values())
+    for j, p in enumerate(trace.probs):
+        host, view = staging.mapped_pairs[("probs", j)]
+        assert p.data_ptr() == view.data_ptr() == host.data_ptr() and p.is_cuda
+        assert torch.equal(host, trace.head_logits[j].softmax(-1).cpu())

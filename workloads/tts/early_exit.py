@@ -114,6 +114,7 @@ class HostStaging:
         self.buffers: dict[object, tuple[torch.Tensor, np.ndarray]] = {}
         self.events: dict[object, torch.cuda.Event] = {}
         self.rounded: dict[tuple, list[float]] = {}
+        self.mapped_pairs: dict[object, tuple[torch.Tensor, torch.Tensor | None]] = {}
 
     def thresholds(self, thresholds: np.ndarray, dtype: torch.dtype) -> list[float]:
         """:func:`thresholds_as` as Python floats, made once per (thresholds, dtype) rather than once per pass."""
@@ -137,6 +138,17 @@ class HostStaging:
             entry = self.buffers[key] = (buf, host_scores(buf))
         return entry
 
+    def mapped(self, key, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(pinned host tensor, a CUDA tensor over the same memory) shaped as ``like``, kept for ``key``: a kernel
+        writing the CUDA one writes host memory directly (zero-copy: with unified addressing a pinned host pointer
+        is also a device pointer), so no copy has to be launched, only an event recorded after the kernel (on the
+        H200 host a copy_ and its bookkeeping cost 1-4 % of a RevCol-T batch-1 pass). None where that cannot be
+        had (bfloat16, which the CUDA array interface cannot name; memory the device does not map): then copy."""
+        entry = self.mapped_pairs.get(key)
+        if entry is None or entry[0].shape != like.shape or entry[0].dtype != like.dtype:
+            entry = self.mapped_pairs[key] = mapped_pair(like)
+        return entry if entry[1] is not None else None
+
     def record(self, key, stream: torch.cuda.Stream | None = None) -> torch.cuda.Event:
         """An event after the copy just queued for ``key`` on ``stream`` (default: the current stream; a pass
         passes the one it read once: looking it up costs ~4 us a time on the H200 host, recording ~1 us)."""
@@ -145,6 +157,33 @@ class HostStaging:
             event = self.events[key] = torch.cuda.Event()
         event.record(stream)
         return event
+
+
+ARRAY_TYPES = {torch.float16: "<f2", torch.float32: "<f4", torch.float64: "<f8"}
+
+
+class _HostArray:
+    """The CUDA array interface (v2) of a pinned host tensor, which ``torch.as_tensor`` turns into a CUDA tensor
+    over the same memory."""
+
+    def __init__(self, t: torch.Tensor):
+        self.__cuda_array_interface__ = {"shape": tuple(t.shape), "typestr": ARRAY_TYPES[t.dtype],
+                                         "data": (t.data_ptr(), False), "version": 2, "strides": None}
+
+
+def mapped_pair(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(pinned host tensor shaped and typed as ``like``, the CUDA tensor on ``like``'s device over its memory or
+    None when there is none: an unsupported dtype, or a view torch would only give as a copy)."""
+    host = torch.empty(like.shape, dtype=like.dtype, pin_memory=True)
+    if like.dtype not in ARRAY_TYPES or not host.is_contiguous():
+        return host, None
+    try:
+        view = torch.as_tensor(_HostArray(host), device=like.device)
+    except (RuntimeError, TypeError, ValueError):
+        return host, None
+    if view.data_ptr() != host.data_ptr() or view.device != like.device:
+        return host, None
+    return host, view
 
 
 def host_scores(host: torch.Tensor) -> np.ndarray:
@@ -218,12 +257,17 @@ class HostDecisions:
         self.posted = 0
         self._thr: list[float] | None = None
 
-    def post(self, i: int, probs: torch.Tensor) -> None:
-        """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them."""
+    def post(self, i: int, probs: torch.Tensor, host: torch.Tensor | None = None) -> None:
+        """Exit ``i``'s softmax scores (B, C), copied to the host without waiting for them; ``host``: the pinned
+        tensor the softmax kernel wrote them into itself (zero-copy, ``HostStaging.mapped``), so only an event
+        after that kernel is recorded."""
         if self._thr is None:
             # Python floats, already the scores' dtype's values: a tensor compares with them exactly in that dtype
             self._thr = self.staging.thresholds(self.thresholds, probs.dtype)
-        scores, event = host_copy(probs, self.staging, ("scores", i), self.stream)
+        if host is not None:
+            scores, event = host, self.staging.record(("probs", i), self.stream)
+        else:
+            scores, event = host_copy(probs, self.staging, ("scores", i), self.stream)
         self.pending.append((i, scores, event))
         self.posted = i + 1
 
@@ -270,7 +314,9 @@ class ExitTrace:
     column up to the deepest selected exit: head_logits[j] / pooled[j] / normed[j]: logits of exit ``j``, the
     pooled features it read and its LayerNorm's output, and probs[j] the softmax of head_logits[j] (early exits
     only), for the whole batch (rows of samples that left before ``j`` are computed but unused); columns_run:
-    1 + the largest selected exit (the columns whose results count; a column given up half-way is not one)."""
+    1 + the largest selected exit (the columns whose results count; a column given up half-way is not one).
+    An eager CUDA pass writes ``probs`` into its staging's pinned host memory (:func:`run_exits`): a runner's trace
+    is then read before its next pass, as a graph trace is."""
 
     logits: torch.Tensor
     decided: np.ndarray | torch.Tensor
@@ -304,19 +350,24 @@ class ExitTrace:
 
 
 def column_exit_step(model: nn.Module, i: int, inputs: torch.Tensor, feats: list[torch.Tensor] | None,
-                     stop=None) -> tuple | None:
+                     stop=None, probs_into: Callable[[int, torch.Tensor], torch.Tensor | None] | None = None
+                     ) -> tuple | None:
     """Column ``i`` and its exit for the whole batch: the unit that is captured or compiled once per column.
 
     ``inputs`` is the image batch for column 0 (it goes through the stem here) and the stem output for the
     later columns. Returns (stem, feats, pooled, normed, logits, probs) with probs the softmax the exit rule
     reads (``None`` at the last exit, which answers whatever its confidence); ``None`` when ``stop`` gave the
-    column up (``reversible.column_forward``)."""
+    column up (``reversible.column_forward``). ``probs_into(i, logits)``: a tensor for the softmax to be written
+    into (the same kernel, so the same values), or None."""
     stem = model.embed(inputs) if i == 0 else inputs
     feats = model.column(i)(stem, feats, stop=stop)
     if feats is None:
         return None
     pooled, normed, logits = exit_head(model.cls_blocks[i], feats[-1])
-    probs = logits.softmax(dim=-1) if i < model.num_exits - 1 else None
+    probs = None
+    if i < model.num_exits - 1:
+        into = probs_into(i, logits) if probs_into is not None else None
+        probs = logits.softmax(dim=-1) if into is None else torch.softmax(logits, -1, out=into)
     return stem, feats, pooled, normed, logits, probs
 
 
@@ -402,9 +453,21 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     for exit ``i``. Measured on the H200 (docs/performance/tts.md) 1 was no faster on the last-exit path and
     slower when exit 0 fires (part of column 1 is launched for nothing), hence the default. On a CPU the scores
     are on the host at once: both give the same columns, and both give the same results everywhere.
-    ``staging``: the pinned buffers to reuse (a runner keeps one; default: new ones)."""
+    ``staging``: the pinned buffers to reuse (a runner keeps one; default: new ones). On CUDA without ``steps``
+    each early exit's softmax is written straight into pinned host memory (``HostStaging.mapped``): the trace's
+    ``probs`` are then those buffers, valid until the next pass with this ``staging`` (as a graph trace's static
+    tensors are until the next replay)."""
     n = model.num_exits
     staging = HostStaging() if staging is None else staging
+    mapped: dict[int, torch.Tensor] = {}
+
+    def probs_into(i: int, logits: torch.Tensor) -> torch.Tensor | None:
+        pair = staging.mapped(("probs", i), logits)
+        if pair is None:
+            return None
+        mapped[i] = pair[0]
+        return pair[1]
+
     stream = torch.cuda.current_stream(x.device) if x.is_cuda else None  # read once: every copy's event is on it
     decisions = HostDecisions(x.shape[0], thr, staging, stream)
     stop = decisions.poll if lookahead > 0 else None
@@ -413,13 +476,14 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     for i in range(n):
         if i and decisions.poll(wait_upto=i - 1 - lookahead):
             break
-        out = steps[i](inputs, feats) if steps is not None else column_exit_step(model, i, inputs, feats, stop)
+        out = (steps[i](inputs, feats) if steps is not None else
+               column_exit_step(model, i, inputs, feats, stop, probs_into if x.is_cuda else None))
         if out is None:  # given up half-way: every sample had left
             break
         inputs, feats, pooled, normed, logits, probs = out
         trace_parts.append((logits, pooled, normed, probs))
         if probs is not None:
-            decisions.post(i, probs)
+            decisions.post(i, probs, mapped.get(i))
     decisions.finish()
     exits, columns_run = decisions.host_exits()
     head_logits, pooled, normed, probs = (list(p) for p in zip(*trace_parts[:columns_run]))
