@@ -462,6 +462,8 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     mapped: dict[int, torch.Tensor] = {}
 
     def probs_into(i: int, logits: torch.Tensor) -> torch.Tensor | None:
+        if torch.is_autocast_enabled(logits.device.type):  # autocast's softmax is not in the logits' dtype
+            return None
         pair = staging.mapped(("probs", i), logits)
         if pair is None:
             return None
