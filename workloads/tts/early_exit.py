@@ -450,8 +450,9 @@ def run_exits(model: nn.Module, x: torch.Tensor, thr: np.ndarray, steps: Sequenc
     column ``i + 1``, so at most one blocking wait per early exit, and none when the copy has already arrived (at batch
     1 on an H200 it has: the profiler counts 0 syncs). 1 (eager only): launch column ``i + 1`` while they travel
     and ask about them before each of its levels, so the device never waits for the host; column ``i + 2`` waits
-    for exit ``i``. Measured on the H200 (docs/performance/tts.md) 1 was no faster on the last-exit path and
-    slower when exit 0 fires (part of column 1 is launched for nothing), hence the default. On a CPU the scores
+    for exit ``i``. Measured on the H200 (docs/performance/tts.md) 1 was no faster on the last-exit path at
+    batch 1 (the paper's setting) and faster at batch 32 (1.015 against 1.061 of the plain model), and part of
+    column 1 is launched for nothing when exit 0 fires, hence the default (the TTS config's ``lookahead``). On a CPU the scores
     are on the host at once: both give the same columns, and both give the same results everywhere.
     ``staging``: the pinned buffers to reuse (a runner keeps one; default: new ones). On CUDA without ``steps``
     each early exit's softmax is written straight into pinned host memory (``HostStaging.mapped``): the trace's
