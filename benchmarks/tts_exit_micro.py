@@ -1,7 +1,8 @@
 """Host cost per call of each piece of an eager early exit at batch 1 (issue 18, TTS): the head's ops through the
 functional API and through the bound aten ops, the non-blocking score copy into a caching-allocator pinned buffer
 and into cudaHostRegister'ed memory, CUDA event record (with and without a cached stream), query and synchronize,
-and the host reductions that decide. Host microseconds per call, median of 7 rounds of 2000 calls; CUDA only.
+and the host reductions that decide. Host microseconds per call, median of 7 rounds of 2000 calls, with the kernel
+launches and host syncs torch.profiler counts for one call; CUDA only.
 
     OMP_NUM_THREADS=1 python benchmarks/tts_exit_micro.py
 """
@@ -14,6 +15,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from gpu_counts import gpu_counts
 
 
 def per_call_us(fn, n: int = 2000, rounds: int = 7) -> float:
@@ -68,7 +71,9 @@ def main() -> None:
     }
     for name, fn in rows.items():
         fn()
-        print(json.dumps({"call": name, "host_us": per_call_us(fn)}), flush=True)
+        counts = gpu_counts(fn, dev)  # one call: its kernel launches and host syncs
+        print(json.dumps({"call": name, "host_us": per_call_us(fn), "kernel_launches": counts["kernel_launches"],
+                          "host_syncs": counts["host_syncs"]}), flush=True)
 
 
 if __name__ == "__main__":
