@@ -8,6 +8,13 @@ SMOKE = dict(dataset="synthetic", arch="revcol_micro", source_epochs=1, head_epo
              latency_images=4, latency_warmup=1)
 
 
+@pytest.fixture(scope="module")
+def model_cache(tmp_path_factory):
+    """One model cache for the module's runs: the smoke source model and heads are trained once per test worker,
+    then read from the cache as a sweep's later trials read them."""
+    return tmp_path_factory.mktemp("tts-cache")
+
+
 def _run(tmp_path, cache=None, **params):
     wl = get_workload("tts")
     cfg = build_config(wl, {**SMOKE, **params})
@@ -16,21 +23,21 @@ def _run(tmp_path, cache=None, **params):
     return ctx
 
 
-def test_table1_rows_run_and_report(tmp_path):
-    fixed = _run(tmp_path, policy="fixed:1").summaries
+def test_table1_rows_run_and_report(tmp_path, model_cache):
+    fixed = _run(tmp_path, model_cache, policy="fixed:1").summaries
     assert fixed["exit_frac_1"] == 1.0 and fixed["exit_mean"] == 1.0
     assert fixed["accuracy"] == pytest.approx(fixed["exit1_test_accuracy"])
-    base = _run(tmp_path, policy="baseline").summaries
+    base = _run(tmp_path, model_cache, policy="baseline").summaries
     assert base["accuracy"] == pytest.approx(base["exit3_test_accuracy"])
     assert base["gflops"] > fixed["gflops"] > 0
     for s in (fixed, base):
         assert s["latency_p10_ms"] <= s["latency_median_ms"] <= s["latency_p90_ms"]
-    adaptive = _run(tmp_path, policy="threshold:0.0").summaries
+    adaptive = _run(tmp_path, model_cache, policy="threshold:0.0").summaries
     assert adaptive["exit_frac_0"] == 1.0
 
 
-def test_specialize_runs_updates_and_draws(tmp_path):
-    ctx = _run(tmp_path, experiment="specialize", subset="low", n_stream_per_class=3, lr=0.05,
+def test_specialize_runs_updates_and_draws(tmp_path, model_cache):
+    ctx = _run(tmp_path, model_cache, experiment="specialize", subset="low", n_stream_per_class=3, lr=0.05,
                thresholds=[0.3, 0.9], adapt_threshold=0.9)
     s = ctx.summaries  # stream_pick: predicted (default): up to 3 images per class the baseline predicts in 0-4
     assert 0 < s["stream_images"] <= 15 and 0 < s["updates"] <= s["stream_images"] and s["held_out_images"] > 0
@@ -40,8 +47,8 @@ def test_specialize_runs_updates_and_draws(tmp_path):
     assert ctx.metric_history("stream_exit_mean")
 
 
-def test_last_exit_accuracy_is_unchanged_by_specialization(tmp_path):
-    s = _run(tmp_path, experiment="specialize", subset="high", n_stream_per_class=3, lr=0.5,
+def test_last_exit_accuracy_is_unchanged_by_specialization(tmp_path, model_cache):
+    s = _run(tmp_path, model_cache, experiment="specialize", subset="high", n_stream_per_class=3, lr=0.5,
              thresholds=[0.0, 1.01], adapt_threshold=0.5).summaries
     # above 1 no early exit fires: both curves are the last exit's, which specialization never touches
     assert s["subset_after_accuracy_t101"] == s["subset_before_accuracy_t101"]
@@ -81,11 +88,11 @@ def test_unknown_parameter_is_rejected():
         build_config(get_workload("tts"), {"thresholdz": [0.5]})
 
 
-def test_lookahead_changes_no_result_only_the_time(tmp_path):
+def test_lookahead_changes_no_result_only_the_time(tmp_path, model_cache):
     kw = dict(experiment="specialize", subset="low", n_stream_per_class=3, lr=0.05, thresholds=[0.5],
               adapt_threshold=0.5, latency_images=2)
-    a = _run(tmp_path / "a", tmp_path / "cache", **kw).summaries  # the second run reads the cached models
-    b = _run(tmp_path / "b", tmp_path / "cache", lookahead=1, **kw).summaries
+    a = _run(tmp_path / "a", model_cache, **kw).summaries
+    b = _run(tmp_path / "b", model_cache, lookahead=1, **kw).summaries
     same = [k for k in a if "accuracy" in k or k in ("updates", "stream_images", "stream_exit_mean")]
     assert len(same) > 4 and {k: a[k] for k in same} == {k: b[k] for k in same}
 
