@@ -79,19 +79,27 @@ class Store:
     def runs(self, role: str) -> list[Run]:
         if not self.db.exists():
             return []
-        try:
-            with sqlite3.connect(f"file:{self.db}?mode=ro", uri=True, timeout=10) as con:
-                rows = con.execute(
-                    "select r.run_uuid, r.status, r.end_time from runs r join tags t on t.run_uuid = r.run_uuid "
-                    "where t.key = 'orchestrator.role' and t.value = ? and r.lifecycle_stage = 'active'",
-                    (role,)).fetchall()
-                out = []
-                for rid, status, end in rows:
-                    tags = dict(con.execute("select key, value from tags where run_uuid = ?", (rid,)).fetchall())
-                    out.append(Run(rid, status, end, tags))
-                return out
-        except sqlite3.OperationalError:  # no schema yet, or locked for a moment
-            return []
+        for attempt in range(20):
+            # Read-only first. A driver SIGKILLed inside a write leaves a hot journal, which a read-only connection
+            # cannot roll back (every read then fails until a writer opens the file); a plain connection rolls it
+            # back, as the resume's first write would.
+            uri = f"file:{self.db}?mode=ro" if attempt == 0 else f"file:{self.db}"
+            try:
+                with sqlite3.connect(uri, uri=True, timeout=10) as con:
+                    rows = con.execute(
+                        "select r.run_uuid, r.status, r.end_time from runs r join tags t on t.run_uuid = r.run_uuid "
+                        "where t.key = 'orchestrator.role' and t.value = ? and r.lifecycle_stage = 'active'",
+                        (role,)).fetchall()
+                    out = []
+                    for rid, status, end in rows:
+                        tags = dict(con.execute("select key, value from tags where run_uuid = ?", (rid,)).fetchall())
+                        out.append(Run(rid, status, end, tags))
+                    return out
+            except sqlite3.OperationalError as e:
+                if "no such table" in str(e):  # no schema yet
+                    return []
+                time.sleep(0.25)  # locked for a moment, or the journal just rolled back
+        return []
 
     def trials(self) -> list[Run]:
         return self.runs("trial")
