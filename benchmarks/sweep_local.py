@@ -8,7 +8,8 @@ Ray mode (issue 18.3/18.4): one warm-up launch of the first trial (Ray's worker 
 source models), then one launch per ``--runs`` setting (``max_concurrent=N``, ``cpu=N``, ``gpu=F`` or ``gpu=auto``,
 comma-joined), each recorded in its own MLflow experiment. Per setting it prints the whole launch's wall time and the
 first-trial-start to last-trial-end span read from the MLflow runs, trials/min over that span, and the speed-up
-over the first setting. Kernel launches / host syncs: n/a here (whole trials; the per-workload benchmarks count them).
+over the first setting in trials/min (so a shorter ``trials=K`` baseline compares fairly). Kernel launches / host
+syncs: n/a here (whole trials; the per-workload benchmarks count them).
 Each Ray row also gives what the trials measured themselves (``orchestrator.trial_clock``): their own wall and CPU
 time, how long they sat blocked in ``tune.report`` waiting for the driver, split into an actor's first trial and
 reused actors' trials, and the driver's CPU seconds per Tune result.
@@ -126,14 +127,21 @@ def run_ray(sweep: Sweep, args, work: Path) -> None:
         kind = "bare" if setting.startswith("bare=") else "ray"
         base = bases.setdefault(kind, row)
         if base is not row:
-            row["speedup_first_to_last"] = round(base["first_to_last_trial_s"] / row["first_to_last_trial_s"], 2)
-            if "launch_wall_s" in row:
-                row["speedup_whole_launch"] = round(base["launch_wall_s"] / row["launch_wall_s"], 2)
+            # trials/min ratios, not span ratios: a one-at-a-time baseline may run fewer trials (``trials=K``)
+            span = "first_to_last_trial_s"
+            row["speedup_first_to_last"] = round(rate(row, span) / rate(base, span), 2)
+            if "launch_wall_s" in row and "launch_wall_s" in base:
+                row["speedup_whole_launch"] = round(rate(row, "launch_wall_s") / rate(base, "launch_wall_s"), 2)
             row["trial_slowdown"] = round(row["mean_trial_s"] / base["mean_trial_s"], 2)
             warm, warm0 = reused_wall(row), reused_wall(base)
             if warm and warm0:  # trials past each worker's first: the host's and the driver's share, no imports
                 row["reused_trial_slowdown"] = round(warm / warm0, 2)
         print(json.dumps(row, default=str), flush=True)
+
+
+def rate(row: dict, span_key: str) -> float:
+    """Trials per second over ``row[span_key]``."""
+    return row["trials"] / row[span_key]
 
 
 def reused_wall(row: dict) -> float | None:
