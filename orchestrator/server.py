@@ -16,6 +16,9 @@ from pathlib import Path
 from orchestrator.spec import SweepError
 
 DEFAULT_PORT = 5000
+# MLflow >= 3.5 starts a job runner with it (about nine huey consumer processes, ~275 MB and a full `import
+# mlflow` each) for its GenAI jobs, which sweeps never submit: off unless asked for (--job-execution) or set.
+JOB_EXECUTION_ENV = "MLFLOW_SERVER_ENABLE_JOB_EXECUTION"
 
 
 def default_backend() -> str:
@@ -74,6 +77,7 @@ def cmd_server(args: argparse.Namespace) -> int:
           f"Ctrl-C stops it.", flush=True)
     cmd = server_command(args.backend_store_uri, args.artifacts_destination, args.host, args.port, args.workers,
                          args.allowed_hosts)
+    os.environ[JOB_EXECUTION_ENV] = "true" if args.job_execution else os.environ.get(JOB_EXECUTION_ENV, "false")
     os.execvp(cmd[0], cmd)
     return 0
 
@@ -88,4 +92,7 @@ def add_server_command(sub) -> None:
     sp.add_argument("--port", type=int, default=DEFAULT_PORT)
     sp.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
     sp.add_argument("--allowed-hosts", default=None, help="Host headers to accept when bound beyond localhost")
+    sp.add_argument("--job-execution", action="store_true",
+                    help=f"also start MLflow's job runner (GenAI jobs; ~9 extra processes). Default: off, unless "
+                         f"{JOB_EXECUTION_ENV} is set")
     sp.set_defaults(fn=cmd_server)

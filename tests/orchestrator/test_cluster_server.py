@@ -26,6 +26,22 @@ def test_command_proxies_artifacts_and_binds_loopback_by_default():
     assert args.host == "127.0.0.1" and args.backend_store_uri.startswith("sqlite:///")
 
 
+@pytest.mark.parametrize("argv, env, expected", [
+    ([], None, "false"),  # MLflow's own default (true) would start ~9 huey job consumers sweeps never use
+    (["--job-execution"], None, "true"),
+    ([], "true", "true"),  # a user's own setting is kept
+])
+def test_server_starts_mlflow_without_its_job_runner_unless_asked(tmp_path, monkeypatch, argv, env, expected):
+    if env is None:
+        monkeypatch.delenv(server.JOB_EXECUTION_ENV, raising=False)
+    else:
+        monkeypatch.setenv(server.JOB_EXECUTION_ENV, env)
+    seen = {}
+    monkeypatch.setattr(server.os, "execvp", lambda exe, cmd: seen.update(env=os.environ[server.JOB_EXECUTION_ENV]))
+    assert main(["server", "--backend-store-uri", f"sqlite:///{tmp_path / 'm.db'}", *argv]) == 0
+    assert seen == {"env": expected}
+
+
 def test_client_uri_names_this_machine_when_bound_to_all_interfaces():
     assert server.client_uri("127.0.0.1", 5000) == "http://127.0.0.1:5000"
     uri = server.client_uri("0.0.0.0", 5000)
@@ -44,6 +60,19 @@ def test_backend_errors_name_the_fix(tmp_path, monkeypatch):
     assert "secret" not in str(err.value)  # the password never reaches the terminal
     rc = main(["server", "--backend-store-uri", "postgresql://u:pw@db:5432/m"])
     assert rc == 2
+
+
+def _session_cmdlines(sid: int) -> list[str]:
+    """Command lines of the processes in session ``sid`` (Linux /proc)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session
+                out.append((stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
 
 
 def _free_port() -> int:
@@ -83,6 +112,7 @@ def test_server_starts_prints_the_uri_and_accepts_runs(tmp_path):
         client.log_artifact(run.info.run_id, str(note))
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")
         assert (tmp_path / "art").is_dir() and any(p.name == "note.txt" for p in (tmp_path / "art").rglob("*"))
+        assert not [c for c in _session_cmdlines(proc.pid) if "huey" in c]  # no MLflow job runner was started
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=30)
