@@ -73,7 +73,7 @@ class RayContext(Context):
         self._pending_checkpoint: Path | None = None
         self._pending_config: str | None = None
         super().__init__(seed=seed, scale=plan.scale, device=device, data_root=plan.data_root,
-                         cache_dir=plan.cache_dir, work_dir=trial_dir / "work")
+                         cache_dir=plan.cache_dir, work_dir=trial_work_dir(trial_dir))
         self._device_label = device_label(self.device)
         self._node = node_id()
         ckpt = tune.get_checkpoint()  # this launch's own (a retry) is newer than the interrupted launch's
@@ -145,6 +145,24 @@ class RayContext(Context):
     def finish(self) -> None:
         self.deliver_config()
         self._send("final", dict(self._summary))
+
+
+def trial_work_dir(trial_dir: Path, cwd: Path | None = None) -> Path:
+    """The folder a trial's workload writes its files in (``ctx.work_dir``), outside Tune's trial folder.
+
+    ``trial_dir`` (``tune.get_context().get_trial_dir()``) is, for a trial on the driver's node, inside the
+    experiment folder the driver copies to the Tune storage every few seconds: files written there were copied
+    on every sync, and one that vanished mid-copy (``checkpoint.tmp`` renamed to ``checkpoint.pt``) failed the
+    whole launch with pyarrow's FileNotFoundError after its trials had finished (seen in CI). The workload's
+    files reach MLflow through ``ctx.artifact`` and Tune through ``ctx.checkpoint``, never through that copy, so
+    they go to Tune's own per-trial working directory instead (``.../working_dirs/<trial>``, the actor's cwd,
+    which Tune syncs only with ``SyncConfig(sync_artifacts=True)``), or, with ``RAY_CHDIR_TO_TRIAL_DIR=0``, to a
+    folder of that name under the system temporary directory."""
+    cwd = Path.cwd() if cwd is None else cwd
+    if cwd.name == trial_dir.name and cwd.parent.name == "working_dirs":
+        return cwd / "work"
+    exp = trial_dir.parent.parent if trial_dir.parent.name == "driver_artifacts" else trial_dir.parent
+    return Path(tempfile.gettempdir()) / "orchestrator-work" / exp.name / trial_dir.name
 
 
 def run_trial(config: dict[str, Any], plan: TrialPlan) -> None:

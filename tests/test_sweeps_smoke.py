@@ -39,6 +39,14 @@ def smoke_store(tmp_path_factory):
     return f"sqlite:///{tmp_path_factory.mktemp('smoke-store') / 'mlruns.db'}"
 
 
+@pytest.fixture(scope="module")
+def smoke_cache(tmp_path_factory):
+    """One ``$ORCHESTRATOR_CACHE`` for the smoke sweeps this worker runs, as a user's sweeps share theirs: each
+    paper's source models, data streams and scenes are built by its first sweep and read by the later ones
+    (each PALM sweep used to train its own source model in a cache of its own)."""
+    return str(tmp_path_factory.mktemp("smoke-cache"))
+
+
 def test_there_are_sweeps_for_every_paper():
     folders = {s.split("/")[0] for s in SWEEPS if "/" in s}
     assert folders, "no sweep files found under sweeps/"
@@ -65,12 +73,12 @@ def test_sweep_validates_at_every_scale(rel):
 
 
 @pytest.mark.parametrize("rel", [in_its_half(rel) for rel in SWEEPS])
-def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monkeypatch, smoke_store):
+def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monkeypatch, smoke_store, smoke_cache):
     from orchestrator.launch import run_sweep
     from results.render import MISSING, render
     from results.spec import all_tables
 
-    monkeypatch.setenv("ORCHESTRATOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ORCHESTRATOR_CACHE", smoke_cache)
     uri = smoke_store
     sweep = load_sweep(SWEEPS_DIR / rel, "smoke")
     # skip_finished: a trial shared with an earlier sweep of this module (same config) already ran in this store
@@ -86,7 +94,7 @@ def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monke
 
 @pytest.mark.slow
 @pytest.mark.parametrize("half", [pytest.param(group, marks=pytest.mark.xdist_group(group)) for group in HALVES])
-def test_reproduce_at_smoke_renders_every_table(half, tmp_path, ray_session, monkeypatch, smoke_store):
+def test_reproduce_at_smoke_renders_every_table(half, tmp_path, ray_session, monkeypatch, smoke_store, smoke_cache):
     """`orchestrator reproduce` of every table of a half's papers at smoke scale (issue 19 item 3; the two halves
     are `reproduce all --scale smoke`): every table and figure renders, filled from its smoke sweeps or shown
     "paper only". Last of its group: the sweeps above already ran into this worker's store, so this costs the
@@ -97,7 +105,7 @@ def test_reproduce_at_smoke_renders_every_table(half, tmp_path, ray_session, mon
     from results.reproduce import reproduce
     from results.spec import all_tables
 
-    monkeypatch.setenv("ORCHESTRATOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("ORCHESTRATOR_CACHE", smoke_cache)
     monkeypatch.setattr(render_mod, "OUT_DIR", tmp_path / "out")  # figure PNGs
     ids = sorted(t.id for t in all_tables().values() if half_of(paper_of_table(t)) == half)
     assert ids, half

@@ -83,6 +83,10 @@ def test_sigkilled_trial_resumes_after_its_checkpoint(tmp_path):
     done = subprocess.run(clean.args(), env=fh.env(clean.state), cwd=clean.root, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # The trial's own files stay out of the experiment folder the driver keeps copying to the Tune storage (a
+    # checkpoint.tmp renamed mid-copy failed a finished launch there); only Tune's checkpoints travel.
+    assert not [p for p in (clean.root / "ray").rglob("*") if p.name == "work"]
+    assert list((clean.root / "ray").rglob("checkpoint_*/checkpoint.pt"))
     assert _summary(case.db) == _summary(clean.db) == {"objective": 2.0, "final_x": 1.0}
     # The streamed values of the steps both runs reported are the same numbers.
     ref = {step: v for step, v, _ in _stream(clean.db, "stream/loss")}
