@@ -65,9 +65,9 @@ def test_last_exit_accuracy_is_unchanged_by_specialization(tmp_path, model_cache
     ({"experiment": "specialize", "subset": "low", "thresholds": [-0.1]}, "thresholds"),
     ({"source_epochs": 0}, "source_epochs >= 1"),
 ])
-def test_bad_configurations_explain_the_fix(tmp_path, params, match):
+def test_bad_configurations_explain_the_fix(tmp_path, model_cache, params, match):
     with pytest.raises(ValueError, match=match):
-        _run(tmp_path, **params)
+        _run(tmp_path, model_cache, **params)
 
 
 def test_paper_scale_without_checkpoint_or_data_is_a_clear_error(tmp_path):
