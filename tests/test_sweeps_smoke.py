@@ -1,4 +1,5 @@
-"""Every sweep file runs end to end at smoke scale: Ray Tune + MLflow + rendering of its tables."""
+"""Every sweep file runs end to end at smoke scale (Ray Tune or in-process: `through_ray`) + MLflow + rendering of
+its tables."""
 from __future__ import annotations
 
 import pytest
@@ -6,6 +7,7 @@ import pytest
 from orchestrator.spec import SWEEPS_DIR, all_sweep_files, load_sweep
 
 SWEEPS = [str(p.relative_to(SWEEPS_DIR)) for p in all_sweep_files()]
+FIRST_OF_PAPER = {rel.split("/")[0]: rel for rel in sorted(SWEEPS, reverse=True)}  # sorted: the first one wins
 
 # The sweeps run as two xdist groups of papers, so each worker runs one half into its own store and the halves'
 # `reproduce` tests render their papers' tables from them. One group was the suite's critical path (all ~100
@@ -26,6 +28,15 @@ def half_of(paper: str) -> str:
     """The xdist group of a paper's sweeps and tables ("smoke-sweeps-a" for a paper not listed yet: the test of
     the halves below names it)."""
     return next((group for group, papers in HALVES.items() if paper in papers), "smoke-sweeps-a")
+
+
+def through_ray(rel: str, sweep) -> bool:
+    """Whether a sweep's smoke test launches it on Ray Tune: what only Tune runs (an Optuna search, a scheduler)
+    and each paper's first sweep, so every workload runs through the trainable (its worker imports, the Tune
+    storage for artifacts and checkpoints). The others run in this process (``orchestrator run --local``) into the
+    same store: the same workload code and MLflow records, without a Tune launch and fresh trial workers each
+    (about half of a small sweep's CPU time on the 2-core CI machine)."""
+    return bool(sweep.search or sweep.scheduler) or rel == FIRST_OF_PAPER[paper_of_sweep(rel)]
 
 
 def in_its_half(rel: str):
@@ -75,14 +86,18 @@ def test_sweep_validates_at_every_scale(rel):
 @pytest.mark.parametrize("rel", [in_its_half(rel) for rel in SWEEPS])
 def test_sweep_runs_at_smoke_scale_and_renders(rel, tmp_path, ray_session, monkeypatch, smoke_store, smoke_cache):
     from orchestrator.launch import run_sweep
+    from orchestrator.local import run_local
     from results.render import MISSING, render
     from results.spec import all_tables
 
     monkeypatch.setenv("ORCHESTRATOR_CACHE", smoke_cache)
     uri = smoke_store
     sweep = load_sweep(SWEEPS_DIR / rel, "smoke")
-    # skip_finished: a trial shared with an earlier sweep of this module (same config) already ran in this store
-    result = run_sweep(sweep, tracking_uri=uri, storage_path=tmp_path / "ray", verbose=0, skip_finished=True)
+    if through_ray(rel, sweep):
+        # skip_finished: a trial shared with an earlier sweep of this module (same config) already ran in this store
+        result = run_sweep(sweep, tracking_uri=uri, storage_path=tmp_path / "ray", verbose=0, skip_finished=True)
+    else:
+        result = run_local(sweep, tracking_uri=uri, work_root=tmp_path / "work")
     assert result.n_failed == 0, result.rows
     assert result.n_trials + result.n_skipped >= 1
     tables = [t for t in all_tables().values() if rel in t.sweeps]
