@@ -19,7 +19,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
-pytestmark = pytest.mark.slow
+# One group: both tests on one worker, so the wheel is built once. Built on both workers at once, the two
+# `pip wheel` runs shared the checkout's build/ folder and one failed mid-copy (ENOENT, seen in a clean run).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("wheel")]
 
 
 def _run(cmd, cwd, env=None, timeout=600):
