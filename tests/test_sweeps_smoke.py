@@ -7,7 +7,6 @@ import pytest
 from orchestrator.spec import SWEEPS_DIR, all_sweep_files, load_sweep
 
 SWEEPS = [str(p.relative_to(SWEEPS_DIR)) for p in all_sweep_files()]
-FIRST_OF_PAPER = {rel.split("/")[0]: rel for rel in sorted(SWEEPS, reverse=True)}  # sorted: the first one wins
 
 # The sweeps run as two xdist groups of papers, so each worker runs one half into its own store and the halves'
 # `reproduce` tests render their papers' tables from them. One group was the suite's critical path (all ~100
@@ -18,6 +17,11 @@ HALVES = {"smoke-sweeps-a": ("compgs", "palm", "tts"), "smoke-sweeps-b": ("cmsf"
 
 def paper_of_sweep(rel: str) -> str:
     return rel.split("/")[0]
+
+
+FIRST_OF_PAPER: dict[str, str] = {}
+for _rel in sorted(SWEEPS):
+    FIRST_OF_PAPER.setdefault(paper_of_sweep(_rel), _rel)
 
 
 def paper_of_table(spec) -> str:
